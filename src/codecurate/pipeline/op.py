@@ -1,0 +1,236 @@
+"""Operator base classes.
+
+Ops work on batches of canonical records (lists of dicts, see ``codecurate.records``) and never on files or
+executors, so the same op runs in one process, in a local worker pool, or on Ray. Four kinds:
+
+- ``Mapper``: record -> record (refactor, extract_code). Override ``map``.
+- ``Filter``: computes its stats into ``record["stats"]``, then keeps or drops each record with a reason.
+  Override ``compute`` (batch, optional) and ``decide`` (per record: a reason string to drop, None to keep).
+- ``Expander``: record -> records (augmentation, synthesis). Override ``expand``.
+- ``GlobalOp``: needs the whole dataset. ``map_batch`` turns each record into a small picklable payload
+  (a signature, an embedding, a score); ``reduce`` sees every payload in dataset order and returns one
+  ``Decision`` per record (keep / drop with reason, plus stats to merge into the record).
+
+Every op is configured by a pydantic model (``Config``) whose fields are its recipe parameters, with defaults
+from the paper it implements. Unknown parameters are rejected (``extra="forbid"``).
+
+A per-record failure inside ``map``/``decide``/``expand`` raises ``OpError`` naming the op and record id,
+unless the stage sets ``on_error: skip``, in which case the record goes to the ledger with the error as
+reason. An op can also set a record aside on purpose by raising ``DropRecord(reason)`` from ``map``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class OpConfig(BaseModel):
+    """Base of every op's parameters. Subclasses add fields with paper defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldsConfig(OpConfig):
+    """Config for ops that read text: which record fields (``instruction``, ``response``, ``code``,
+    ``meta.<key>``) they look at."""
+
+    fields: list[str] = ["code"]
+
+
+class OpError(RuntimeError):
+    """A record made an op fail; the message names the op and the record id."""
+
+
+class DropRecord(Exception):
+    """Raised by an op's per-record method to set the record aside with ``reason``."""
+
+    def __init__(self, reason: str, detail: dict | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class Dropped:
+    """A record set aside by an op: goes to the ledger."""
+
+    record: dict
+    reason: str
+    detail: dict | None = None
+
+
+@dataclass
+class Decision:
+    """A global op's verdict on one record."""
+
+    keep: bool = True
+    reason: str = ""
+    stats: dict | None = None
+    detail: dict | None = None
+
+
+@dataclass
+class BatchResult:
+    kept: list[dict] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+    counters: Counter = field(default_factory=Counter)
+    created: int = 0  # records an Expander added beyond its inputs
+
+
+OpKind = Literal["mapper", "filter", "expander", "global"]
+
+
+class Op:
+    """Base of all operators. Subclasses set ``name``, ``kind``, ``Config`` and a docstring citing the paper."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[OpKind]
+    Config: ClassVar[type[OpConfig]] = OpConfig
+    # What the op needs so an executor can place it: "cpu", "gpu", "model", "sandbox".
+    needs: ClassVar[tuple[str, ...]] = ("cpu",)
+    # Paper / reference the defaults come from (shown by `codecurate ops NAME`).
+    paper: ClassVar[str] = ""
+
+    def __init__(self, config: OpConfig | dict | None = None, *, seed: int = 0, on_error: str = "raise"):
+        if config is None:
+            config = {}
+        self.config = config if isinstance(config, OpConfig) else self.Config.model_validate(config)
+        self.seed = seed
+        self.on_error = on_error
+        self.counters: Counter = Counter()
+        self._ready = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load models or build indexes. Called once per worker process, before the first batch."""
+
+    def ensure_setup(self) -> None:
+        if not self._ready:
+            self.setup()
+            self._ready = True
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Increment a stage counter (merged across workers into the stage's stats)."""
+        self.counters[key] += n
+
+    def take_counters(self) -> Counter:
+        c, self.counters = self.counters, Counter()
+        return c
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _fail(self, rec: dict, exc: BaseException, result: BatchResult) -> None:
+        if isinstance(exc, DropRecord):
+            result.dropped.append(Dropped(rec, exc.reason, exc.detail))
+            return
+        msg = f"{type(exc).__name__}: {exc}"
+        if self.on_error == "skip":
+            result.dropped.append(Dropped(rec, f"error: {msg}"))
+            return
+        raise OpError(f"op {self.name!r} failed on record {rec.get('id')!r}: {msg}") from exc
+
+    def process(self, records: list[dict]) -> BatchResult:  # pragma: no cover - overridden per kind
+        raise TypeError(f"{type(self).__name__} must define process()")
+
+
+class Mapper(Op):
+    kind: ClassVar[OpKind] = "mapper"
+
+    def map(self, record: dict) -> dict:
+        return record
+
+    def process(self, records: list[dict]) -> BatchResult:
+        self.ensure_setup()
+        res = BatchResult()
+        for rec in records:
+            try:
+                res.kept.append(self.map(rec))
+            except Exception as e:  # noqa: BLE001 - routed by on_error
+                self._fail(rec, e, res)
+        res.counters = self.take_counters()
+        return res
+
+
+class Filter(Op):
+    kind: ClassVar[OpKind] = "filter"
+
+    def compute(self, records: list[dict]) -> None:
+        """Write this op's stats into each ``record["stats"]`` (batched for speed where it helps)."""
+
+    def decide(self, record: dict) -> str | None:
+        """Return a drop reason, or None to keep."""
+        return None
+
+    def process(self, records: list[dict]) -> BatchResult:
+        self.ensure_setup()
+        res = BatchResult()
+        try:
+            self.compute(records)
+        except Exception as e:  # noqa: BLE001
+            if self.on_error != "skip" or len(records) == 1:
+                if len(records) == 1:
+                    self._fail(records[0], e, res)
+                    res.counters = self.take_counters()
+                    return res
+                raise OpError(f"op {self.name!r} failed on a batch starting at record "
+                              f"{records[0].get('id')!r}: {type(e).__name__}: {e}") from e
+            # isolate the failing record(s) one by one
+            for rec in records:
+                sub = self.process([rec])
+                res.kept += sub.kept
+                res.dropped += sub.dropped
+                res.counters += sub.counters
+            return res
+        for rec in records:
+            try:
+                reason = self.decide(rec)
+            except Exception as e:  # noqa: BLE001
+                self._fail(rec, e, res)
+                continue
+            if reason is None:
+                res.kept.append(rec)
+            else:
+                res.dropped.append(Dropped(rec, reason))
+        res.counters = self.take_counters()
+        return res
+
+
+class Expander(Op):
+    kind: ClassVar[OpKind] = "expander"
+
+    def expand(self, record: dict) -> list[dict]:
+        """Return the records to emit for ``record`` (usually the original first). Raise DropRecord to set
+        the input aside instead."""
+        return [record]
+
+    def process(self, records: list[dict]) -> BatchResult:
+        self.ensure_setup()
+        res = BatchResult()
+        for rec in records:
+            try:
+                out = self.expand(rec)
+            except Exception as e:  # noqa: BLE001
+                self._fail(rec, e, res)
+                continue
+            if not out:
+                res.dropped.append(Dropped(rec, f"{self.name}: produced no records"))
+                continue
+            res.kept.extend(out)
+            res.created += len(out) - 1
+        res.counters = self.take_counters()
+        return res
+
+
+class GlobalOp(Op):
+    """Two phases: ``map_batch`` (parallel, per batch) and ``reduce`` (once, over all payloads in order)."""
+
+    kind: ClassVar[OpKind] = "global"
+
+    def map_batch(self, records: list[dict]) -> list[Any]:
+        return [None] * len(records)
+
+    def reduce(self, payloads: list[Any]) -> list[Decision]:
+        return [Decision() for _ in payloads]
