@@ -1,0 +1,33 @@
+# Two set-up commands on a fresh machine:
+#   make demo   install, then run the quickstart recipe on bundled MBPP
+#   make test   install, then run the test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+# torch==2.13.0 first: anything that depends on torch then finds it satisfied (an unpinned torch would pull
+# several GB of CUDA packages).
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[models,train,clean,eval,dev]"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/codecurate run recipes/quickstart.yaml
+	$(VENV)/bin/codecurate show runs/quickstart --samples 2
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/bench_pipeline.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,41 @@
+"""``random_select``: keep a seeded random fraction or count of the records (the selection baseline)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import model_validator
+
+from codecurate.pipeline.op import Decision, GlobalOp, OpConfig
+from codecurate.pipeline.registry import register
+
+
+class RandomSelectConfig(OpConfig):
+    fraction: float | None = None
+    count: int | None = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.fraction is None) == (self.count is None):
+            raise ValueError("give exactly one of fraction (0-1] or count (>= 0)")
+        if self.fraction is not None and not 0 < self.fraction <= 1:
+            raise ValueError("fraction must be in (0, 1]")
+        if self.count is not None and self.count < 0:
+            raise ValueError("count must be >= 0")
+        return self
+
+
+@register
+class RandomSelect(GlobalOp):
+    """Uniform sample without replacement (numpy PCG64 seeded by the recipe seed); order is preserved."""
+
+    name = "random_select"
+    Config = RandomSelectConfig
+
+    def reduce(self, payloads):
+        n = len(payloads)
+        k = self.config.count if self.config.count is not None else int(round(self.config.fraction * n))
+        k = min(k, n)
+        chosen = np.zeros(n, dtype=bool)
+        chosen[np.random.default_rng(self.seed).choice(n, size=k, replace=False)] = True
+        return [Decision(True) if c else Decision(False, f"random_select: not among the {k} sampled of {n}")
+                for c in chosen]

@@ -1,0 +1,163 @@
+"""MinHash / LSH building blocks shared by ``minhash_dedup``: permutations, signatures, optimal bands/rows,
+banding and union-find, all in numpy.
+
+Signatures: every shingle is hashed once to 64 bits (``codecurate.code.tokens``); permutation ``j`` is the
+multiply-shift universal hash ``h_j(x) = ((a_j * x + b_j) mod 2**64) >> 32`` with random odd ``a_j``
+(Dietzfelbinger et al. 1997), evaluated for all shingles of a batch and all permutations as one uint64 matrix
+op, then ``np.minimum.reduceat`` per record. datasketch / text-dedup use ``(a*x + b) mod (2**61 - 1)`` on
+uint64 (which silently wraps anyway); multiply-shift is the same family of estimators and needs no modulo.
+
+Optimal bands/rows: the (b, r) with b*r <= num_perm minimizing the weighted false-positive plus
+false-negative probability mass around the threshold, as in text-dedup's ``optimal_param`` (weights 0.5/0.5).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+_INTEGRATION_STEPS = 200
+
+
+def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
+    fn = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+    return float(fn(y, x))
+
+
+@lru_cache(maxsize=64)
+def optimal_bands_rows(threshold: float, num_perm: int, fp_weight: float = 0.5,
+                       fn_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows) minimizing fp_weight * P(false positive) + fn_weight * P(false negative) for Jaccard
+    ``threshold`` (text-dedup / datasketch ``_optimal_param``; integrals by the trapezoid rule)."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    lo = np.linspace(0.0, threshold, _INTEGRATION_STEPS)
+    hi = np.linspace(threshold, 1.0, _INTEGRATION_STEPS)
+    best, best_err = (1, 1), float("inf")
+    for b in range(1, num_perm + 1):
+        max_r = num_perm // b
+        for r in range(1, max_r + 1):
+            fp = _trapezoid(1 - (1 - lo ** r) ** b, lo)
+            fn = _trapezoid(1 - (1 - (1 - hi ** r) ** b), hi)
+            err = fp * fp_weight + fn * fn_weight
+            if err < best_err:
+                best_err, best = err, (b, r)
+    return best
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # odd
+    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+    return a, b
+
+
+_EMPTY = np.uint32(0xFFFFFFFF)
+
+
+def signatures(shingles: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray,
+               chunk: int = 16384) -> np.ndarray:
+    """MinHash signatures (n_records, num_perm) uint32 for records whose shingle hashes are
+    ``shingles[offsets[i]:offsets[i+1]]``. Records without shingles get all-0xFFFFFFFF rows."""
+    n = len(offsets) - 1
+    out = np.full((n, len(a)), _EMPTY, dtype=np.uint32)
+    sizes = np.diff(offsets)
+    nonempty = np.flatnonzero(sizes)
+    if len(nonempty) == 0:
+        return out
+    # process whole records in chunks of about `chunk` shingles to bound memory (chunk x num_perm x 8 bytes)
+    start_idx = 0
+    while start_idx < len(nonempty):
+        end_idx = start_idx
+        total = 0
+        while end_idx < len(nonempty) and (total == 0 or total + sizes[nonempty[end_idx]] <= chunk):
+            total += sizes[nonempty[end_idx]]
+            end_idx += 1
+        recs = nonempty[start_idx:end_idx]
+        lo, hi = offsets[recs[0]], offsets[recs[-1] + 1]
+        x = shingles[lo:hi]
+        with np.errstate(over="ignore"):
+            h = ((x[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)).astype(np.uint32)
+        starts = offsets[recs] - lo
+        # records in `recs` are contiguous in `shingles` except for skipped empty ones (size 0, no rows)
+        out[recs] = np.minimum.reduceat(h, starts, axis=0)
+        start_idx = end_idx
+    return out
+
+
+def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n_records, bands) uint64: one 64-bit key per band (rows of the signature hashed together)."""
+    n = sig.shape[0]
+    s = sig[:, : bands * rows].astype(np.uint64).reshape(n, bands, rows)
+    mult = np.array([(0x9E3779B97F4A7C15 ^ (k * 0x2545F4914F6CDD1D)) & 0xFFFFFFFFFFFFFFFF | 1 for k in range(rows)],
+                    dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        key = (s * mult[None, None, :]).sum(axis=2, dtype=np.uint64)
+        key ^= key >> np.uint64(29)
+        key *= np.uint64(0xBF58476D1CE4E5B9)
+        key ^= key >> np.uint64(32)
+        # band index mixed in so equal keys in different bands never collide
+        key += np.arange(bands, dtype=np.uint64)[None, :] * np.uint64(0xD6E8FEB86659FD93)
+    return key
+
+
+def bucket_groups(keys: np.ndarray, valid: np.ndarray | None = None):
+    """Yield arrays of record indices sharing one band key (buckets of size >= 2), band by band.
+    ``valid`` masks records to ignore (e.g. empty texts)."""
+    n, bands = keys.shape
+    idx_all = np.arange(n) if valid is None else np.flatnonzero(valid)
+    for j in range(bands):
+        col = keys[idx_all, j]
+        order = np.argsort(col, kind="stable")
+        sorted_keys = col[order]
+        if len(sorted_keys) < 2:
+            continue
+        boundaries = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+        starts = np.concatenate(([0], boundaries))
+        ends = np.concatenate((boundaries, [len(sorted_keys)]))
+        multi = np.flatnonzero(ends - starts >= 2)
+        for k in multi:
+            yield idx_all[order[starts[k]:ends[k]]]
+
+
+class UnionFind:
+    """Union-find over 0..n-1 on a numpy parent array (path halving, union by smaller root index so a
+    cluster's root is its first record in dataset order)."""
+
+    def __init__(self, n: int):
+        self.parent = np.arange(n, dtype=np.int64)
+
+    def find(self, x: int) -> int:
+        p = self.parent
+        while p[x] != x:
+            p[x] = p[p[x]]
+            x = p[x]
+        return int(x)
+
+    def union(self, x: int, y: int) -> bool:
+        rx, ry = self.find(x), self.find(y)
+        if rx == ry:
+            return False
+        if rx < ry:
+            self.parent[ry] = rx
+        else:
+            self.parent[rx] = ry
+        return True
+
+    def roots(self) -> np.ndarray:
+        """Root of every element (vectorized pointer jumping)."""
+        p = self.parent
+        while True:
+            q = p[p]
+            if np.array_equal(q, p):
+                return q
+            p = q
+
+
+def jaccard_sorted(x: np.ndarray, y: np.ndarray) -> float:
+    """Exact Jaccard of two sorted unique arrays."""
+    if len(x) == 0 and len(y) == 0:
+        return 1.0
+    inter = len(np.intersect1d(x, y, assume_unique=True))
+    return inter / (len(x) + len(y) - inter)

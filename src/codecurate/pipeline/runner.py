@@ -1,0 +1,475 @@
+"""The recipe runner: reads the input, runs each stage, writes the run directory.
+
+    RUN_DIR/
+      recipe.yaml                     the resolved recipe (every default filled in)
+      stages/00_read/                 the input as canonical records
+      stages/NN_<stage>/
+        data-00000.parquet ...        records kept by the stage, one shard per input shard
+        ledger-00000.parquet ...      records set aside: id, stage, op, reason, detail, the record itself
+        shard-00000.json ...          per-shard counts and stats (what resume reuses)
+        manifest.json                 config hash, input fingerprint, output fingerprint, counts, seconds
+        stats.json                    counts, top drop reasons, op counters, numeric stats summaries
+      output/curated.jsonl            the curated dataset in the recipe's output format
+      summary.json                    one line per stage
+
+Resume: a stage whose manifest matches (config hash + input fingerprint) is skipped; inside an unfinished
+mapper/filter/expander stage, finished shards are kept. Every file is written to a temp name and renamed, and a
+shard's data file is written after its ledger and stats, so a run killed at any moment resumes to the same
+bytes. Accounting is checked at every stage: records in = records out + records in the ledger (- created by
+an expander).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codecurate.io import BadLine, atomic_write_bytes, read_records_with_errors, write_records
+from codecurate.pipeline import shards as sh
+from codecurate.pipeline.op import Decision, Dropped, GlobalOp, Op
+from codecurate.pipeline.recipe import Recipe
+from codecurate.pipeline.registry import get_op
+from codecurate.records import validate_record
+
+IN_PROCESS_NEEDS = {"model", "gpu", "sandbox"}  # these ops parallelize themselves or hold big models
+
+
+class AccountingError(RuntimeError):
+    pass
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n").encode()
+
+
+def _sha(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def fingerprint_input(path: str) -> str:
+    from codecurate.io import resolve_path
+
+    p = Path(resolve_path(path))
+    if not p.exists():  # hub id: the spec is the fingerprint
+        return _sha("hub", path)
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+# -- per-shard work (runs in worker processes) ----------------------------------------------------------
+_OP_CACHE: dict[str, Op] = {}
+
+
+def _get_op(spec: dict) -> Op:
+    key = json.dumps(spec, sort_keys=True, default=str)
+    op = _OP_CACHE.get(key)
+    if op is None:
+        cls = get_op(spec["op"])
+        op = cls(cls.Config.model_validate(spec["params"]), seed=spec["seed"], on_error=spec["on_error"])
+        _OP_CACHE[key] = op
+    return op
+
+
+def _numeric_stats(records: list[dict]) -> dict[str, list[float]]:
+    """{stats key: [count, sum, min, max]} over top-level numeric stats of the records."""
+    acc: dict[str, list[float]] = {}
+    for r in records:
+        for k, v in (r.get("stats") or {}).items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+                continue
+            a = acc.get(k)
+            if a is None:
+                acc[k] = [1, v, v, v]
+            else:
+                a[0] += 1
+                a[1] += v
+                a[2] = min(a[2], v)
+                a[3] = max(a[3], v)
+    return acc
+
+
+def _finish_shard(task: dict, n_in: int, kept: list[dict], dropped: list[Dropped], created: int,
+                  counters: Counter) -> dict:
+    out_dir, k = Path(task["out_dir"]), task["k"]
+    stage, opname = task["stage"], task["spec"]["op"]
+    if dropped:
+        sh.write_ledger_shard([{"id": d.record.get("id"), "stage": stage, "op": opname, "reason": d.reason,
+                                "detail": d.detail, "record": d.record} for d in dropped],
+                              out_dir / f"ledger-{k:05d}.parquet")
+    info = {"k": k, "in": n_in, "out": len(kept), "dropped": len(dropped), "created": created,
+            "counters": dict(counters), "reasons": dict(Counter(_reason_key(d.reason) for d in dropped)),
+            "numeric": _numeric_stats(kept)}
+    atomic_write_bytes(out_dir / f"shard-{k:05d}.json", _json_bytes(info))
+    sh.write_records_shard(kept, out_dir / f"data-{k:05d}.parquet")
+    return info
+
+
+_NUM = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _reason_key(reason: str) -> str:
+    """Group reasons for the top-reasons table: text before the first " (", numbers replaced by N."""
+    head = _NUM.sub("N", reason.split(" (", 1)[0])
+    return head if len(head) <= 120 else head[:117] + "..."
+
+
+def run_shard_task(task: dict) -> dict:
+    op = _get_op(task["spec"])
+    records = sh.read_records_shard(Path(task["in_path"]))
+    res = op.process(records)
+    return _finish_shard(task, len(records), res.kept, res.dropped, res.created, res.counters)
+
+
+def map_shard_task(task: dict) -> list[Any]:
+    op = _get_op(task["spec"])
+    op.ensure_setup()
+    records = sh.read_records_shard(Path(task["in_path"]))
+    payloads = op.map_batch(records)
+    if len(payloads) != len(records):
+        raise AccountingError(f"op {op.name!r}: map_batch returned {len(payloads)} payloads for {len(records)} records")
+    return payloads
+
+
+def apply_shard_task(task: dict) -> dict:
+    records = sh.read_records_shard(Path(task["in_path"]))
+    decisions: list[Decision] = task["decisions"]
+    kept, dropped = [], []
+    for rec, d in zip(records, decisions):
+        if d.stats:
+            rec["stats"].update(d.stats)
+        if d.keep:
+            kept.append(rec)
+        else:
+            dropped.append(Dropped(rec, d.reason or f"{task['spec']['op']}: not selected", d.detail))
+    return _finish_shard(task, len(records), kept, dropped, 0, Counter())
+
+
+# -- the run ------------------------------------------------------------------------------------------
+@dataclass
+class StageReport:
+    index: int
+    name: str
+    op: str
+    n_in: int
+    n_out: int
+    dropped: int
+    created: int
+    seconds: float
+    skipped: bool = False
+    reasons: dict = field(default_factory=dict)
+
+
+class RunResult:
+    def __init__(self, run_dir: Path, reports: list[StageReport], output_path: Path):
+        self.run_dir = Path(run_dir)
+        self.reports = reports
+        self.output_path = output_path
+
+    @property
+    def last_stage_dir(self) -> Path:
+        return sorted((self.run_dir / "stages").iterdir())[-1]
+
+    def records(self) -> Iterator[dict]:
+        """The curated records (canonical), in order."""
+        for p in sorted(self.last_stage_dir.glob("data-*.parquet")):
+            yield from sh.read_records_shard(p)
+
+    def ledger(self) -> list[dict]:
+        return sh.read_ledger(sorted((self.run_dir / "stages").glob("*/ledger-*.parquet")))
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.run_dir / "summary.json").read_text())
+
+
+class Runner:
+    def __init__(self, recipe: Recipe, output: str | Path | None = None, workers: int | None = None,
+                 resume: bool = False, progress: bool = True, console=None):
+        self.recipe = recipe
+        out = output or recipe.output.dir or Path("runs") / recipe.name
+        self.run_dir = Path(out)
+        self.workers = max(1, workers or recipe.workers or os.cpu_count() or 1)
+        self.resume = resume
+        self.progress = progress
+        self.console = console
+        self._pool: ProcessPoolExecutor | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _pool_map(self, fn, tasks: list[dict], parallel: bool, on_done=None) -> list:
+        if not parallel or self.workers == 1 or len(tasks) <= 1:
+            out = []
+            for t in tasks:
+                r = fn(t)
+                out.append(r)
+                if on_done:
+                    on_done(t, r)
+            return out
+        if self._pool is None:
+            import multiprocessing as mp
+
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"))
+        futs = [self._pool.submit(fn, t) for t in tasks]
+        out = []
+        for t, f in zip(tasks, futs):
+            r = f.result()
+            out.append(r)
+            if on_done:
+                on_done(t, r)
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _stage_dir(self, i: int, name: str) -> Path:
+        return self.run_dir / "stages" / f"{i:02d}_{name}"
+
+    def _manifest(self, d: Path) -> dict | None:
+        p = d / "manifest.json"
+        if p.exists():
+            try:
+                return json.loads(p.read_text())
+            except ValueError:
+                return None
+        return None
+
+    # -- stages --------------------------------------------------------------------------------------
+    def _read_stage(self, prog) -> tuple[Path, dict]:
+        r = self.recipe
+        d = self._stage_dir(0, "read")
+        cfg = _sha(json.dumps(r.input.model_dump(), sort_keys=True), str(r.batch_size))
+        fp_in = fingerprint_input(r.input.path)
+        m = self._manifest(d)
+        if self.resume and m and m["config_hash"] == cfg and m["input_fingerprint"] == fp_in:
+            self._report(StageReport(0, "read", "read", m["counts"]["in"], m["counts"]["out"],
+                                     m["counts"]["dropped"], 0, m["seconds"], skipped=True))
+            return d, m
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        t0 = time.perf_counter()
+        task = prog.add_task("read", total=None) if prog else None
+        batch, bad, k, n_in, n_out, n_bad = [], [], 0, 0, 0, 0
+        seen: dict[str, str] = {}
+        reasons: Counter = Counter()
+
+        def flush():
+            nonlocal batch, bad, k
+            if bad:
+                sh.write_ledger_shard(bad, d / f"ledger-{k:05d}.parquet")
+            sh.write_records_shard(batch, d / f"data-{k:05d}.parquet")
+            k += 1
+            batch, bad = [], []
+
+        for item in read_records_with_errors(r.input.path, r.input.format, r.input.on_error, r.input.limit):
+            n_in += 1
+            if isinstance(item, BadLine):
+                bad.append({"id": item.where, "stage": "read", "op": "read", "reason": item.error,
+                            "detail": {"where": item.where}, "record": {"raw": item.text}})
+                reasons[item.error.split(":")[0]] += 1
+                n_bad += 1
+            else:
+                validate_record(item)
+                prev = seen.get(item["id"])
+                if prev is not None:
+                    msg = f"duplicate record id {item['id']!r} (first seen at record #{prev})"
+                    if r.input.on_error == "raise":
+                        from codecurate.io import InputError
+
+                        raise InputError(f"{r.input.path}: {msg}; ids must be unique")
+                    bad.append({"id": item["id"], "stage": "read", "op": "read", "reason": "duplicate id",
+                                "detail": {"first": prev}, "record": item})
+                    reasons["duplicate id"] += 1
+                    n_bad += 1
+                else:
+                    seen[item["id"]] = str(n_in)
+                    batch.append(item)
+                    n_out += 1
+            if len(batch) + len(bad) >= r.batch_size:
+                flush()
+            if prog and n_in % 500 == 0:
+                prog.update(task, completed=n_in)
+        if batch or bad or k == 0:
+            flush()
+        if prog:
+            prog.update(task, completed=n_in, total=n_in)
+        secs = time.perf_counter() - t0
+        if n_in != n_out + n_bad:
+            raise AccountingError(f"read: {n_in} in != {n_out} out + {n_bad} in ledger")
+        m = {"stage": "read", "op": "read", "config_hash": cfg, "input_fingerprint": fp_in,
+             "output_fingerprint": _sha(cfg, fp_in), "counts": {"in": n_in, "out": n_out, "dropped": n_bad, "created": 0},
+             "seconds": round(secs, 3), "shards": k}
+        atomic_write_bytes(d / "stats.json", _json_bytes({"counts": m["counts"], "reasons": dict(reasons)}))
+        atomic_write_bytes(d / "manifest.json", _json_bytes(m))
+        self._report(StageReport(0, "read", "read", n_in, n_out, n_bad, 0, secs, reasons=dict(reasons)))
+        return d, m
+
+    def _op_stage(self, i: int, prev_dir: Path, prev_m: dict, prog) -> tuple[Path, dict]:
+        r = self.recipe
+        st = r.stages[i - 1]
+        d = self._stage_dir(i, st.name)
+        cfg = r.stage_hash(i - 1)
+        fp_in = prev_m["output_fingerprint"]
+        m = self._manifest(d)
+        if self.resume and m and m["config_hash"] == cfg and m["input_fingerprint"] == fp_in:
+            self._report(StageReport(i, st.name, st.op, m["counts"]["in"], m["counts"]["out"], m["counts"]["dropped"],
+                                     m["counts"]["created"], m["seconds"], skipped=True))
+            return d, m
+        spec = {"op": st.op, "params": st.params, "seed": r.seed, "on_error": st.on_error}
+        cls = get_op(st.op)
+        attempt = {"config_hash": cfg, "input_fingerprint": fp_in}
+        keep_done = False
+        if self.resume and d.exists() and (d / "attempt.json").exists():
+            try:
+                keep_done = json.loads((d / "attempt.json").read_text()) == attempt and cls.kind != "global"
+            except ValueError:
+                keep_done = False
+        if d.exists() and not keep_done:
+            shutil.rmtree(d)
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(d / "attempt.json", _json_bytes(attempt))
+        for stale in d.glob(".*.tmp"):
+            stale.unlink()
+
+        in_paths = sorted(prev_dir.glob("data-*.parquet"))
+        n_total = prev_m["counts"]["out"]
+        parallel = not (set(cls.needs) & IN_PROCESS_NEEDS)
+        t0 = time.perf_counter()
+        task_id = prog.add_task(st.name, total=n_total) if prog else None
+
+        def advance(t, info):
+            if prog:
+                prog.advance(task_id, info["in"] if isinstance(info, dict) else len(info))
+
+        tasks = [{"spec": spec, "in_path": str(p), "out_dir": str(d), "k": k, "stage": st.name}
+                 for k, p in enumerate(in_paths)]
+        infos: dict[int, dict] = {}
+        if keep_done:
+            for t in tasks:
+                if (d / f"data-{t['k']:05d}.parquet").exists() and (d / f"shard-{t['k']:05d}.json").exists():
+                    infos[t["k"]] = json.loads((d / f"shard-{t['k']:05d}.json").read_text())
+                    advance(t, infos[t["k"]])
+        todo = [t for t in tasks if t["k"] not in infos]
+        if issubclass(cls, GlobalOp):
+            payload_lists = self._pool_map(map_shard_task, todo, parallel, on_done=advance)
+            payloads = [p for pl in payload_lists for p in pl]
+            op = _get_op(spec)
+            op.ensure_setup()
+            decisions = op.reduce(payloads)
+            if len(decisions) != len(payloads):
+                raise AccountingError(f"op {st.op!r}: reduce returned {len(decisions)} decisions for "
+                                      f"{len(payloads)} records")
+            counters = op.take_counters()
+            pos = 0
+            for t, pl in zip(todo, payload_lists):
+                t["decisions"] = decisions[pos:pos + len(pl)]
+                pos += len(pl)
+            for info in self._pool_map(apply_shard_task, todo, parallel):
+                infos[info["k"]] = info
+            if counters:
+                infos[min(infos)]["counters"] = dict(Counter(infos[min(infos)]["counters"]) + counters)
+        else:
+            for info in self._pool_map(run_shard_task, todo, parallel, on_done=advance):
+                infos[info["k"]] = info
+        secs = time.perf_counter() - t0
+
+        counts = {"in": 0, "out": 0, "dropped": 0, "created": 0}
+        counters: Counter = Counter()
+        reasons: Counter = Counter()
+        numeric: dict[str, list[float]] = {}
+        for k in sorted(infos):
+            inf = infos[k]
+            for c in counts:
+                counts[c] += inf[c]
+            counters.update(inf["counters"])
+            reasons.update(inf["reasons"])
+            for key, (n, s, lo, hi) in inf["numeric"].items():
+                a = numeric.get(key)
+                numeric[key] = [n, s, lo, hi] if a is None else [a[0] + n, a[1] + s, min(a[2], lo), max(a[3], hi)]
+        if counts["in"] != n_total:
+            raise AccountingError(f"stage {st.name!r}: read {counts['in']} records, previous stage wrote {n_total}")
+        if counts["in"] + counts["created"] != counts["out"] + counts["dropped"]:
+            raise AccountingError(f"stage {st.name!r}: {counts['in']} in + {counts['created']} created != "
+                                  f"{counts['out']} out + {counts['dropped']} in ledger")
+        stats = {"counts": counts, "reasons": dict(reasons.most_common()), "counters": dict(sorted(counters.items())),
+                 "numeric": {k: {"count": v[0], "mean": v[1] / v[0], "min": v[2], "max": v[3]}
+                             for k, v in sorted(numeric.items())}}
+        m = {"stage": st.name, "op": st.op, "params": st.params, "config_hash": cfg, "input_fingerprint": fp_in,
+             "output_fingerprint": _sha(cfg, fp_in), "counts": counts, "seconds": round(secs, 3),
+             "shards": len(tasks), "workers": self.workers if parallel else 1}
+        atomic_write_bytes(d / "stats.json", _json_bytes(stats))
+        atomic_write_bytes(d / "manifest.json", _json_bytes(m))
+        self._report(StageReport(i, st.name, st.op, counts["in"], counts["out"], counts["dropped"], counts["created"],
+                                 secs, reasons=dict(reasons)))
+        return d, m
+
+    def _report(self, rep: StageReport) -> None:
+        self.reports.append(rep)
+
+    # -- main ----------------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        r = self.recipe
+        self.reports: list[StageReport] = []
+        if self.run_dir.exists() and not self.resume:
+            for sub in ("stages", "output"):
+                if (self.run_dir / sub).exists():
+                    shutil.rmtree(self.run_dir / sub)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.run_dir / "recipe.yaml", r.to_yaml().encode())
+        # stale stage dirs from an older recipe with other stages
+        keep = {self._stage_dir(0, "read").name} | {self._stage_dir(i + 1, s.name).name for i, s in enumerate(r.stages)}
+        if (self.run_dir / "stages").exists():
+            for child in (self.run_dir / "stages").iterdir():
+                if child.name not in keep:
+                    shutil.rmtree(child)
+        prog = None
+        if self.progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            prog = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=self.console, transient=False)
+            prog.start()
+        try:
+            d, m = self._read_stage(prog)
+            for i in range(1, len(r.stages) + 1):
+                d, m = self._op_stage(i, d, m, prog)
+        finally:
+            if prog:
+                prog.stop()
+            self.close()
+        out_path = self.run_dir / "output" / r.output.file
+        recs = [rec for p in sorted(d.glob("data-*.parquet")) for rec in sh.read_records_shard(p)]
+        write_records(recs, out_path, format=r.output.format)
+        summary = {"recipe": r.name, "input": r.input.path, "output": str(out_path), "records_in": self.reports[0].n_in,
+                   "records_out": len(recs),
+                   "stages": [{"stage": x.name, "op": x.op, "in": x.n_in, "out": x.n_out, "dropped": x.dropped,
+                               "created": x.created, "seconds": round(x.seconds, 3), "resumed": x.skipped}
+                              for x in self.reports]}
+        atomic_write_bytes(self.run_dir / "summary.json", _json_bytes(summary))
+        return RunResult(self.run_dir, self.reports, out_path)
+
+
+def run_recipe(recipe: Recipe | str | Path, output: str | Path | None = None, workers: int | None = None,
+               resume: bool = False, progress: bool = False, console=None) -> RunResult:
+    """Run a recipe (object or YAML path) and return its RunResult."""
+    if not isinstance(recipe, Recipe):
+        recipe = Recipe.from_yaml(recipe)
+    return Runner(recipe, output=output, workers=workers, resume=resume, progress=progress, console=console).run()

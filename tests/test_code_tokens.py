@@ -1,0 +1,70 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from codecurate.code.tokens import code_tokens, ngram_hashes, shingle_set, token_hashes, whitespace_ngrams
+
+MBPP = Path(__file__).parents[1] / "src/codecurate/data/benchmarks/mbpp.jsonl"
+
+
+def mbpp_codes(n=200):
+    with open(MBPP) as f:
+        return [json.loads(line)["code"] for line in f][:n]
+
+
+def test_whitespace_and_comments_do_not_change_tokens():
+    a = "def f(x):\n    # double it\n    return x * 2\n"
+    b = "def f( x ):   \n\n  return x*2  # comment moved\n"
+    assert code_tokens(a) == code_tokens(b) == ["def", "f", "(", "x", ")", ":", "return", "x", "*", "2"]
+
+
+def test_identifier_modes():
+    src = "def add(a, b):\n    total = a + b\n    return math.sqrt(total)\n"
+    assert code_tokens(src, identifiers="placeholder")[:3] == ["def", "ID", "("]
+    idx = code_tokens(src, identifiers="index")
+    assert idx[:6] == ["def", "v0", "(", "v1", ",", "v2"]
+    assert "sqrt" in idx  # attribute names are kept in every mode
+    renamed = src.replace("total", "acc").replace("a,", "x,").replace("a +", "x +")
+    assert code_tokens(renamed, identifiers="index") == idx
+    assert code_tokens(renamed, identifiers="keep") != code_tokens(src, identifiers="keep")
+
+
+def test_operators_strings_and_floor_division():
+    toks = code_tokens('x //= 2; y = f"a  b" ** 3  # c', identifiers="keep")
+    assert toks == ["x", "//=", "2", ";", "y", "=", 'f"a b"', "**", "3"]
+    c_toks = code_tokens("int x = 1; // comment\n/* block */ x++;", language="java")
+    assert "comment" not in " ".join(c_toks) and "block" not in " ".join(c_toks)
+
+
+@pytest.mark.parametrize("mode", ["keep", "placeholder", "index"])
+def test_regex_lexer_matches_python_tokenize_on_real_code(mode):
+    # on valid Python the fast regex lexer and the stdlib tokenizer agree on nearly every record
+    codes = mbpp_codes()
+    same = sum(code_tokens(c, identifiers=mode) == code_tokens(c, identifiers=mode, lexer="python")
+               for c in codes)
+    assert same >= 0.95 * len(codes)
+
+
+def test_python_lexer_falls_back_on_untokenizable_text():
+    assert code_tokens('s = """unterminated', lexer="python")[:2] == ["s", "="]
+
+
+def test_shingles_deterministic_and_short_text():
+    h1 = shingle_set("a = 1")
+    assert len(h1) == 1  # shorter than n: one shingle for the whole text
+    assert len(shingle_set("")) == 0
+    assert (token_hashes(["def", "x"]) == token_hashes(["def", "x"])).all()
+    assert len(ngram_hashes(token_hashes(list("abcdef")), 5)) == 2
+
+
+def test_whitespace_ngrams_match_nltk_padding():
+    ngrams = pytest.importorskip("nltk.util").ngrams
+
+    text = "Write a function to  find the\nmax of a list"
+    ours = whitespace_ngrams(text, (4, 5))
+    ref = set()
+    for n in (4, 5):
+        ref.update(ngrams(text.split(), n, pad_left=True, pad_right=True,
+                          left_pad_symbol="<start>", right_pad_symbol="<end>"))
+    assert ours == ref

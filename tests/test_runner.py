@@ -1,0 +1,125 @@
+"""The runner on real data: run directory, accounting, ledger, determinism, workers, resume."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codecurate.pipeline.op import Mapper, OpError
+from codecurate.pipeline.recipe import Recipe
+from codecurate.pipeline.registry import register
+from codecurate.pipeline.runner import run_recipe
+from codecurate.pipeline.shards import count_rows
+
+PKG = Path(__file__).parent.parent / "src" / "codecurate" / "data" / "benchmarks"
+DATA = Path(__file__).parent / "data"
+
+
+def quick_recipe(path=PKG / "mbpp.jsonl", **kw):
+    return Recipe.from_dict({
+        "name": "t", "input": {"path": str(path), **kw.pop("input", {})}, "batch_size": kw.pop("batch_size", 200),
+        "stages": kw.pop("stages", [
+            {"op": "extract_code", "overwrite": False},
+            "python_syntax",
+            {"op": "length", "field": "code", "min": 40, "max": 1500},
+            {"op": "exact_dedup", "fields": ["code"]},
+            {"op": "random_select", "fraction": 0.8},
+        ]), **kw})
+
+
+def data_bytes(run_dir: Path) -> dict[str, bytes]:
+    files = sorted(run_dir.glob("stages/*/data-*.parquet")) + sorted(run_dir.glob("stages/*/ledger-*.parquet"))
+    files += sorted((run_dir / "output").iterdir())
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in files}
+
+
+def test_run_directory_and_accounting(tmp_path):
+    res = run_recipe(quick_recipe(), output=tmp_path / "run", workers=1)
+    run = tmp_path / "run"
+    assert (run / "recipe.yaml").exists() and (run / "summary.json").exists()
+    summary = json.loads((run / "summary.json").read_text())
+    stages = summary["stages"]
+    assert stages[0]["in"] == 974
+    prev_out = 974
+    for st in stages:
+        d = next((run / "stages").glob(f"*_{st['stage']}"))
+        m = json.loads((d / "manifest.json").read_text())
+        data_rows = sum(count_rows(p) for p in d.glob("data-*.parquet"))
+        ledger_rows = sum(count_rows(p) for p in d.glob("ledger-*.parquet"))
+        assert st["in"] == prev_out
+        assert data_rows == st["out"] == m["counts"]["out"]
+        assert ledger_rows == st["dropped"]
+        assert st["in"] + st["created"] == st["out"] + st["dropped"]
+        prev_out = st["out"]
+    ledger = res.ledger()
+    assert len(ledger) == 974 - summary["records_out"]
+    assert {e["op"] for e in ledger} >= {"length", "exact_dedup", "random_select"}
+    dup = next(e for e in ledger if e["op"] == "exact_dedup")
+    kept = next(r for r in run_recipe(quick_recipe(stages=[]), output=tmp_path / "plain", workers=1).records()
+                if r["id"] == dup["detail"]["kept"])
+    assert " ".join(kept["code"].split()) == " ".join(dup["record"]["code"].split())
+    out_lines = (run / "output" / "curated.jsonl").read_text().splitlines()
+    assert len(out_lines) == summary["records_out"] == sum(1 for _ in res.records())
+    assert set(json.loads(out_lines[0])) == {"text", "code", "task_id", "test_setup_code", "test_list",
+                                              "challenge_test_list"}
+
+
+def test_deterministic_and_independent_of_workers(tmp_path):
+    a = run_recipe(quick_recipe(), output=tmp_path / "a", workers=1)
+    b = run_recipe(quick_recipe(), output=tmp_path / "b", workers=2)
+    assert data_bytes(a.run_dir) == data_bytes(b.run_dir)
+    c = run_recipe(quick_recipe(seed=7), output=tmp_path / "c", workers=1)
+    assert [r["id"] for r in c.records()] != [r["id"] for r in a.records()]
+
+
+def test_on_error_skip_sends_bad_lines_to_the_ledger(tmp_path):
+    lines = (PKG / "mbpp.jsonl").read_text().splitlines()[:30]
+    lines[5] = lines[5][:40]  # truncated JSON
+    p = tmp_path / "bad.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    res = run_recipe(quick_recipe(p, input={"on_error": "skip"}, stages=["python_syntax"]), output=tmp_path / "r",
+                     workers=1)
+    led = res.ledger()
+    assert len(led) == 1 and led[0]["stage"] == "read" and led[0]["id"].endswith("bad.jsonl:6")
+    assert "invalid JSON" in led[0]["reason"]
+    assert sum(1 for _ in res.records()) == 29
+
+
+class _Boom(Mapper):
+    """Fails on MBPP task 3, to test error routing."""
+
+    name = "test_boom"
+
+    def map(self, record):
+        if record["id"] == "3":
+            raise ValueError("bad record")
+        return record
+
+
+register(_Boom)
+
+
+def test_op_failure_names_op_and_record_or_goes_to_ledger(tmp_path):
+    with pytest.raises(OpError, match=r"op 'test_boom' failed on record '3': ValueError: bad record"):
+        run_recipe(quick_recipe(stages=["test_boom"], input={"limit": 5}), output=tmp_path / "r1", workers=1)
+    res = run_recipe(quick_recipe(stages=[{"op": "test_boom", "on_error": "skip"}], input={"limit": 5}),
+                     output=tmp_path / "r2", workers=1)
+    led = res.ledger()
+    assert [(e["id"], e["reason"]) for e in led] == [("3", "error: ValueError: bad record")]
+    assert sum(1 for _ in res.records()) == 4
+
+
+def test_resume_skips_finished_stages_and_reruns_changed_ones(tmp_path):
+    r = quick_recipe()
+    run_recipe(r, output=tmp_path / "r", workers=1)
+    first = data_bytes(tmp_path / "r")
+    res = run_recipe(r, output=tmp_path / "r", workers=1, resume=True)
+    n_first = sum(1 for _ in res.records())
+    assert all(rep.skipped for rep in res.reports)
+    assert data_bytes(tmp_path / "r") == first
+    r2 = quick_recipe(stages=[{"op": "extract_code", "overwrite": False}, "python_syntax",
+                              {"op": "length", "field": "code", "min": 40, "max": 1500},
+                              {"op": "exact_dedup", "fields": ["code"]}, {"op": "random_select", "fraction": 0.5}])
+    res2 = run_recipe(r2, output=tmp_path / "r", workers=1, resume=True)
+    assert [rep.skipped for rep in res2.reports] == [True, True, True, True, True, False]
+    assert sum(1 for _ in res2.records()) < n_first
