@@ -143,3 +143,31 @@ def test_empty_and_unknown_inputs(tmp_path):
         list(read_records(q))
     with pytest.raises(InputError, match="no such file"):
         list(read_records(tmp_path / "missing.jsonl"))
+
+
+def test_record_missing_a_required_field_names_field_and_id(tmp_path):
+    rows = json.loads((DATA / "code_alpaca_300.json").read_text())[:5]
+    del rows[2]["output"]
+    p = tmp_path / "a.json"
+    p.write_text(json.dumps(rows))
+    with pytest.raises(InputError, match=r"a\.json\[2\]: record '2' is missing required field 'output' for format alpaca"):
+        list(read_records(p))
+    items = list(read_records_with_errors(p, on_error="skip"))
+    assert sum(isinstance(i, BadLine) for i in items) == 1 and len(items) == 5
+
+
+def test_hub_ids_go_through_datasets(monkeypatch):
+    """`owner/name[:split]` is loaded with datasets.load_dataset (network in real use; patched here)."""
+    import datasets
+
+    rows = [json.loads(line) for line in (PKG / "mbpp.jsonl").read_text().splitlines()[:7]]
+    calls = []
+
+    def fake_load(name, split=None):
+        calls.append((name, split))
+        return datasets.Dataset.from_list(rows)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    recs = list(read_records("google-research-datasets/mbpp:test"))
+    assert calls == [("google-research-datasets/mbpp", "test")]  # loaded once: detection reads the same pass
+    assert [r["id"] for r in recs] == [str(r["task_id"]) for r in rows] and recs[0]["source"] == "mbpp"

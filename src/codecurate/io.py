@@ -7,6 +7,7 @@ named exactly; ``read_records`` converts them to canonical records with a format
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import tempfile
@@ -159,15 +160,31 @@ def resolve_format(path: str | os.PathLike, format: str | None = None, on_error:
 def read_records_with_errors(path, format: str | None = None, on_error: str = "raise",
                              limit: int | None = None) -> Iterator[dict | BadLine]:
     """Canonical records (and BadLine items when ``on_error="skip"``), in file order."""
-    fmt = resolve_format(path, format, on_error)
+    items = read_raw(path, on_error=on_error)
+    if format and format != "auto":
+        fmt = get_format(format)
+    else:  # detect from the first records of the same pass (a hub dataset is loaded once)
+        head = list(itertools.islice(items, DETECT_SAMPLE))
+        fmt = detect_format([r for r, _ in head if isinstance(r, dict)], where=str(path))
+        items = itertools.chain(head, items)
     n = 0
-    for raw, where in read_raw(path, on_error=on_error):
+    for raw, where in items:
         if limit is not None and n >= limit:
             return
         n += 1
         if isinstance(raw, BadLine):
             yield raw
             continue
+        missing = [k for k in fmt.keys if k not in raw] if isinstance(raw, dict) else list(fmt.keys)
+        if missing or not fmt.matches(raw):
+            rid = fmt.raw_id(raw, n - 1) if isinstance(raw, dict) else "?"
+            msg = (f"record {rid!r} is missing required field {missing[0]!r} for format {fmt.name} "
+                   f"(required: {', '.join(fmt.keys)})" if missing else
+                   f"record {rid!r} does not have the shape of format {fmt.name}")
+            if on_error == "skip":
+                yield BadLine(where, msg, dumps(raw)[:2000] if isinstance(raw, dict) else str(raw)[:2000])
+                continue
+            raise InputError(f"{where}: {msg}")
         try:
             yield fmt.to_record(raw, n - 1)
         except Exception as e:  # noqa: BLE001 - re-raised with the location
