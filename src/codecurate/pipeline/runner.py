@@ -29,13 +29,13 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codecurate.io import BadLine, atomic_write_bytes, read_records_with_errors, write_records
 from codecurate.pipeline import shards as sh
+from codecurate.pipeline.executors.local import LocalExecutor
 from codecurate.pipeline.op import Decision, Dropped, GlobalOp, Op
 from codecurate.pipeline.recipe import Recipe
 from codecurate.pipeline.registry import get_op
@@ -209,35 +209,13 @@ class Runner:
         self.resume = resume
         self.progress = progress
         self.console = console
-        self._pool: ProcessPoolExecutor | None = None
+        self.executor = LocalExecutor(self.workers)
 
-    # -- plumbing ------------------------------------------------------------------------------------
     def _pool_map(self, fn, tasks: list[dict], parallel: bool, on_done=None) -> list:
-        if not parallel or self.workers == 1 or len(tasks) <= 1:
-            out = []
-            for t in tasks:
-                r = fn(t)
-                out.append(r)
-                if on_done:
-                    on_done(t, r)
-            return out
-        if self._pool is None:
-            import multiprocessing as mp
-
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"))
-        futs = [self._pool.submit(fn, t) for t in tasks]
-        out = []
-        for t, f in zip(tasks, futs):
-            r = f.result()
-            out.append(r)
-            if on_done:
-                on_done(t, r)
-        return out
+        return self.executor.map(fn, tasks, parallel=parallel, on_done=on_done)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        self.executor.close()
 
     def _stage_dir(self, i: int, name: str) -> Path:
         return self.run_dir / "stages" / f"{i:02d}_{name}"
