@@ -10,11 +10,14 @@ import gzip
 import itertools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from codecurate.formats import FORMATS, Format, detect_format, get_format
 
@@ -34,9 +37,21 @@ class BadLine:
     text: str
 
 
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_B = re.compile(rb"\d{19}")
+
+
 def loads(s: str | bytes) -> Any:
-    """The stdlib parser: exact for ints over 64 bits (orjson silently turns them into floats, which corrupts
-    EvalPlus inputs) and it accepts NaN/Infinity."""
+    """orjson where it is exact, else the stdlib parser.
+
+    orjson turns integers over 64 bits into floats without a word (EvalPlus inputs have such ints), so text with
+    a run of 19+ digits goes to the stdlib; orjson refuses NaN/Infinity, which the stdlib accepts.
+    """
+    if (_LONG_DIGITS_B if isinstance(s, bytes) else _LONG_DIGITS).search(s) is None:
+        try:
+            return orjson.loads(s)
+        except orjson.JSONDecodeError:
+            pass
     return json.loads(s)
 
 
