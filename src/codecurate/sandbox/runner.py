@@ -1,0 +1,488 @@
+"""Run programs and test suites in the sandbox (host side).
+
+Programs run in pooled sandboxed drivers (``_Zygote``): each is one ``python -I -S`` process that put itself
+into fresh network and mount namespaces when it started and never runs user code. Per program it forks a
+worker that drops to a fresh private uid; all ``assert``/``call`` cases of the program run in that one
+worker (restarted after a case that times out or kills it), each ``stdio`` case in its own worker (a real
+stdin/stdout process, as a judge runs it). See ``_driver.py`` for the protocol and ``isolation.py`` for
+the protections.
+
+Result codes per case follow APPS (hendrycks/apps eval/testing_util.py): True pass, False wrong answer,
+-1 runtime error or timeout, -2 compile error (also: the code or test setup raised while loading, or
+``fn_name`` is missing).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codecurate.sandbox import _driver, isolation
+from codecurate.sandbox.compare import call_equal_apps, call_equal_evalplus, stdio_equal
+from codecurate.sandbox.config import SandboxConfig, SandboxUnavailable
+
+DRIVER_SOURCE = Path(_driver.__file__).read_text(encoding="utf-8")
+REQUIRED = ("network_namespace", "unprivileged_uid", "rlimits", "process_group")
+
+
+@dataclass
+class TestOutcome:
+    status: str  # "passed" | "failed" | "timeout" | "compile_error" | "error"
+    results: list  # per case: True / False / -1 / -2
+    passed: int
+    total: int
+    pass_ratio: float
+    per_case: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "passed": self.passed, "total": self.total,
+                "pass_ratio": self.pass_ratio, "results": list(self.results), "seconds": round(self.seconds, 4),
+                "error": self.error}
+
+
+@dataclass
+class ProgramResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    seconds: float
+    error: str | None = None
+
+
+# -- protections ---------------------------------------------------------------------------------------
+
+
+def _python(config: SandboxConfig) -> str:
+    return config.python or sys.executable
+
+
+PROBE_CODE = """
+import os, socket
+s = socket.socket()
+try:
+    s.settimeout(1)
+    s.connect(("127.0.0.1", 9))
+    net = "open"
+except OSError:
+    net = "blocked"
+print(os.getuid(), net, os.getcwd())
+"""
+
+
+@functools.lru_cache(maxsize=4)
+def _probe(python: str) -> dict[str, bool]:
+    """Start a fully isolated driver, run one probe program in it and report which protections held."""
+    linux = sys.platform.startswith("linux")
+    prot = {"isolated_interpreter": True, "process_group": True, "rlimits": True, "clean_environment": True,
+            "network_namespace": False, "mount_namespace": False, "unprivileged_uid": False,
+            "kill_by_uid": False, "no_new_privs": linux}
+    if not (linux and os.geteuid() == 0):
+        return prot
+    uid = isolation.allocate_uid()
+    z = None
+    try:
+        z = _Zygote(python, False, 8, network=True, mounts=True)
+        job = _job({"kind": "stdio", "code": PROBE_CODE, "setup": "", "cases": [{"input": ""}]}, SandboxConfig(),
+                   python, uid, True, None)
+        case = z.request(job, 30)["cases"][0] or {}
+        parts = case.get("stdout_full", "").split()
+        if case.get("status") == "ok" and len(parts) == 3:
+            prot["unprivileged_uid"] = prot["kill_by_uid"] = int(parts[0]) == uid
+            prot["network_namespace"] = parts[1] == "blocked"
+            prot["mount_namespace"] = parts[2] == isolation.WORKDIR
+    except (OSError, EOFError, TimeoutError, ValueError, KeyError):
+        pass
+    finally:
+        if z is not None:
+            z.kill()
+        isolation.reap_uid(uid)
+        isolation.release_uid(uid)
+    return prot
+
+
+def protections(config: SandboxConfig | None = None) -> dict[str, bool]:
+    """Which protections are active for programs run with ``config`` (probed once per interpreter)."""
+    return dict(_probe(_python(config or SandboxConfig())))
+
+
+def _require(config: SandboxConfig) -> dict[str, bool]:
+    prot = _probe(_python(config))
+    missing = [k for k in REQUIRED if not prot.get(k)]
+    if missing and not config.allow_unisolated:
+        why = {"network_namespace": "no network namespace (needs root, or CAP_SYS_ADMIN, on Linux)",
+               "unprivileged_uid": "cannot run the program as a private unprivileged uid (needs root on Linux; "
+                                   "without it RLIMIT_NPROC does not hold and the program can touch your files)",
+               "rlimits": "no resource limits", "process_group": "no process group"}
+        raise SandboxUnavailable(
+            "refusing to run untrusted code: missing protection(s): "
+            + "; ".join(f"{m}: {why[m]}" for m in missing)
+            + ". Run as root on Linux, or pass SandboxConfig(allow_unisolated=True) / --allow-unisolated "
+              "for trusted code only.")
+    return prot
+
+
+def _env() -> dict[str, str]:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": isolation.WORKDIR, "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1"}
+
+
+# -- zygotes: long-lived sandboxed drivers that fork one fresh worker per program --------------------------
+
+
+class _Zygote:
+    """One sandboxed driver process (``python -I -S`` in its own network and mount namespaces, with private
+    tmpfs scratch dirs). It runs no user code itself; per job it empties the scratch dirs, creates a fresh
+    working directory owned by the job's private uid, and forks a worker that sets the rlimits and drops to
+    that uid (see ``_driver.py``)."""
+
+    def __init__(self, python: str, use_site: bool, tmp_mb: int, network: bool, mounts: bool):
+        self.owner_pid = os.getpid()
+        self.buf = b""
+        args = [python, "-I"] + ([] if use_site else ["-S"]) + ["-c", DRIVER_SOURCE]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, env=_env(), start_new_session=True, close_fds=True,
+                                     cwd=None if mounts else tempfile.gettempdir())
+        try:
+            hello = self.request(isolation.setup_message(python, network, mounts, tmp_mb), 30)
+        except BaseException:
+            self.kill()
+            raise
+        if "setup_error" in hello:
+            self.kill()
+            raise OSError(f"sandbox setup failed: {hello['setup_error']}")
+
+    def alive(self) -> bool:
+        return self.owner_pid == os.getpid() and self.proc.poll() is None
+
+    def request(self, job: dict, timeout: float) -> dict:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(job).encode() + b"\n")
+        self.proc.stdin.flush()
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("sandbox driver did not answer in time (killed)")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    raise EOFError(f"sandbox driver exited (code {self.proc.poll()}) without a report")
+                self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return json.loads(line)
+
+    def kill(self) -> None:
+        if self.owner_pid != os.getpid():
+            return  # inherited through fork: the parent process owns it
+        _killpg(self.proc.pid)
+        try:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f and f.close()
+            except OSError:
+                pass
+
+
+_pool_lock = threading.Lock()
+_idle: dict[tuple, list[_Zygote]] = {}
+_MAX_IDLE = 8
+
+
+def _acquire(key: tuple) -> _Zygote:
+    with _pool_lock:
+        stack = _idle.setdefault(key, [])
+        while stack:
+            z = stack.pop()
+            if z.alive():
+                return z
+            z.kill()
+    return _Zygote(*key)
+
+
+def _release(key: tuple, z: _Zygote) -> None:
+    with _pool_lock:
+        stack = _idle.setdefault(key, [])
+        if z.alive() and len(stack) < _MAX_IDLE:
+            stack.append(z)
+            return
+    z.kill()
+
+
+@atexit.register
+def shutdown() -> None:
+    """Stop the idle sandbox drivers (also runs at interpreter exit)."""
+    with _pool_lock:
+        zs = [z for stack in _idle.values() for z in stack]
+        _idle.clear()
+    for z in zs:
+        z.kill()
+
+
+def _job(job: dict, config: SandboxConfig, python: str, uid: int | None, mounts: bool,
+         host_dir: str | None) -> dict:
+    limits = dict(zip(("cpu", "as", "nproc", "fsize", "nofile", "core"), isolation.rlimits(config).values()))
+    scratch = isolation.mount_plan(python)[0] if mounts else ()
+    return dict(job, timeout_per_test=config.timeout_per_test, timeout_total=config.timeout_total,
+                max_output_bytes=config.max_output_bytes, recursion_limit=config.recursion_limit,
+                sys_path=[] if config.use_site else isolation.host_site_paths(),
+                isolation={"scratch": list(scratch), "workdir": isolation.WORKDIR if mounts else host_dir,
+                           "uid": uid, "rlimits": limits})
+
+
+def _run_driver(job: dict, config: SandboxConfig) -> tuple[dict | None, str]:
+    """Run one program's job in a pooled sandboxed driver; returns (report or None, error text)."""
+    prot = _require(config)
+    python = _python(config)
+    uid = isolation.allocate_uid() if prot["unprivileged_uid"] else None
+    mounts = prot["mount_namespace"]
+    host_dir = None
+    if not mounts:
+        host_dir = tempfile.mkdtemp(prefix="codecurate-sandbox-")
+        if uid is not None:
+            os.chown(host_dir, uid, uid)
+    job = _job(job, config, python, uid, mounts, host_dir)
+    key = (python, config.use_site, config.tmp_mb, prot["network_namespace"], mounts)
+    z = None
+    ok = False
+    try:
+        z = _acquire(key)
+        report = z.request(job, config.timeout_total + config.timeout_per_test + 10)
+        ok = True
+        return report, ""
+    except (TimeoutError, EOFError, OSError, ValueError) as e:
+        return None, f"{type(e).__name__}: {e}"
+    finally:
+        if z is not None:
+            if ok:
+                _release(key, z)
+            else:
+                z.kill()
+        if uid is not None:
+            if not ok:
+                isolation.reap_uid(uid)
+            isolation.release_uid(uid)
+        if host_dir is not None:
+            shutil.rmtree(host_dir, ignore_errors=True)
+
+
+def _killpg(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+# -- public API --------------------------------------------------------------------------------------------
+
+
+def run_program(code: str, stdin: str = "", config: SandboxConfig | None = None) -> ProgramResult:
+    """Run ``code`` once as a script with ``stdin``, isolated. ``returncode`` is 0 on normal exit (or
+    ``sys.exit(0)``), the SystemExit code, 1 on an uncaught exception, -9 when killed (timeout, output cap)."""
+    config = config or SandboxConfig()
+    t0 = time.monotonic()
+    report, err = _run_driver({"kind": "stdio", "code": code, "setup": "", "cases": [{"input": stdin}]},
+                              config)
+    secs = time.monotonic() - t0
+    if report is None:
+        return ProgramResult(-9, "", "", False, secs, err)
+    if report.get("compile_error"):
+        return ProgramResult(1, "", report["compile_error"], False, secs, report["compile_error"])
+    case = report["cases"][0] or {"status": "error", "error": "not run"}
+    timed_out = case["status"] == "timeout"
+    stdout = case.get("stdout_full", case.get("stdout", ""))
+    stderr = case.get("stderr", "")
+    if case["status"] == "ok":
+        rc = 0
+    elif timed_out or case.get("error") in ("output limit exceeded", "result channel flooded"):
+        rc = -9
+    else:
+        msg = case.get("error") or ""
+        rc = 1
+        if msg.startswith("SystemExit("):
+            try:
+                rc = int(msg[len("SystemExit("):-1])
+            except ValueError:
+                rc = 1
+    return ProgramResult(rc, stdout, stderr, timed_out, secs, case.get("error"))
+
+
+def _case_inputs(tests: dict) -> list:
+    kind = tests["kind"]
+    cases = tests.get("cases") or []
+    if kind == "assert":
+        return [str(c) for c in cases]
+    if kind == "stdio":
+        return [{"input": c["input"] if isinstance(c["input"], str) else "\n".join(map(str, c["input"]))}
+                for c in cases]
+    return [_driver.encode(list(c["input"]) if isinstance(c["input"], (list, tuple)) else [c["input"]])
+            for c in cases]
+
+
+def _validate_tests(tests: Any) -> None:
+    if not isinstance(tests, dict) or tests.get("kind") not in ("assert", "stdio", "call"):
+        raise ValueError(f"tests must be a dict with kind 'assert', 'stdio' or 'call'; got {tests!r:.200}")
+    if tests["kind"] == "call" and not tests.get("fn_name"):
+        raise ValueError("tests of kind 'call' need 'fn_name' (a function name or 'Solution().method')")
+    for i, c in enumerate(tests.get("cases") or []):
+        if tests["kind"] == "stdio" and not (isinstance(c, dict) and "input" in c and "output" in c):
+            raise ValueError(f"stdio test case {i} must be {{'input': str, 'output': str}}, got {c!r:.200}")
+        if tests["kind"] == "call" and not (isinstance(c, dict) and "input" in c):
+            raise ValueError(f"call test case {i} must be {{'input': [args], 'output': value}}, got {c!r:.200}")
+
+
+def _outcome(results: list, per_case: list[dict], seconds: float, error: str | None = None) -> TestOutcome:
+    total = len(results)
+    passed = sum(1 for r in results if r is True)
+    if total == 0:
+        status = "error"
+        error = error or "no test cases"
+    elif any(not isinstance(r, bool) and r == -2 for r in results):
+        status = "compile_error"
+    elif passed == total:
+        status = "passed"
+    elif any(p.get("status") == "timeout" for p in per_case):
+        status = "timeout"
+    elif any(not isinstance(r, bool) and r == -1 for r in results):
+        status = "error"
+    else:
+        status = "failed"
+    return TestOutcome(status, results, passed, total, passed / total if total else 0.0, per_case, seconds,
+                       error)
+
+
+def _reference_outputs(reference_code: str, tests: dict, idx: list[int], config: SandboxConfig) -> dict:
+    """Run the reference solution on the cases whose expected output is None (EvalPlus plus inputs)."""
+    key = (reference_code, tests.get("fn_name"), tests.get("setup") or "",
+           json.dumps([_case_inputs({"kind": "call", "cases": [tests["cases"][i]]})[0] for i in idx]))
+    return _ref_cached(key, config)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ref_cached(key: tuple, config: SandboxConfig) -> dict:
+    reference_code, fn_name, setup, cases_json = key
+    cases = json.loads(cases_json)
+    report, err = _run_driver({"kind": "call", "code": reference_code, "setup": setup, "fn_name": fn_name,
+                               "cases": cases}, config)
+    if report is None or report.get("compile_error") or report.get("load_error"):
+        raise RuntimeError(f"reference solution failed: {err or report.get('compile_error') or report.get('load_error')}")
+    out = {}
+    for j, c in enumerate(report["cases"]):
+        if not c or c.get("status") != "ok":
+            raise RuntimeError(f"reference solution failed on plus input {j}: {(c or {}).get('error')}")
+        out[j] = c["value"]
+    return out
+
+
+def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
+              reference_code: str | None = None, stdio_compare: str = "apps") -> TestOutcome:
+    """Run ``code`` against a canonical ``tests`` dict (see ``codecurate.records``); per-case APPS codes."""
+    config = config or SandboxConfig()
+    _validate_tests(tests)
+    t0 = time.monotonic()
+    kind = tests["kind"]
+    cases = tests.get("cases") or []
+    n = len(cases)
+    if n == 0:
+        return _outcome([], [], 0.0)
+    expected: list[Any] = [None] * n
+    from_reference = [False] * n
+    if kind == "call":
+        missing = [i for i, c in enumerate(cases) if c.get("output") is None]
+        if missing:
+            if reference_code is None:
+                raise ValueError(f"{len(missing)} call case(s) have output None and no reference_code was given "
+                                 "to compute them (EvalPlus plus inputs need the canonical solution)")
+            ref = _reference_outputs(reference_code, tests, missing, config)
+            for j, i in enumerate(missing):
+                expected[i] = _driver.decode(ref[j])
+                from_reference[i] = True
+        for i, c in enumerate(cases):
+            if not from_reference[i]:
+                expected[i] = c.get("output")
+    elif kind == "stdio":
+        expected = [c["output"] for c in cases]
+    job = {"kind": kind, "code": code, "setup": tests.get("setup") or "", "fn_name": tests.get("fn_name"),
+           "cases": _case_inputs(tests)}
+    report, err = _run_driver(job, config)
+    seconds = time.monotonic() - t0
+    if report is None:
+        per = [{"status": "error", "seconds": 0.0, "error": err} for _ in range(n)]
+        return _outcome([-1] * n, per, seconds, err)
+    if report.get("compile_error") or report.get("load_error"):
+        msg = report.get("compile_error") or report.get("load_error")
+        per = [{"status": "compile_error", "seconds": 0.0, "error": msg} for _ in range(n)]
+        return _outcome([-2] * n, per, seconds, msg)
+    atol = float(tests.get("atol") or 0.0)
+    results: list = []
+    per_case: list[dict] = []
+    for i, c in enumerate(report["cases"]):
+        if c is None:
+            c = {"status": "timeout", "seconds": 0.0, "error": "not run: total time limit reached"}
+        info = {"status": c["status"], "seconds": c.get("seconds", 0.0), "stdout": c.get("stdout", ""),
+                "stderr": c.get("stderr", ""), "error": c.get("error")}
+        if c["status"] == "ok":
+            if kind == "assert":
+                ok = True
+            elif kind == "stdio":
+                ok = stdio_equal(c.get("stdout_full", ""), expected[i], stdio_compare)
+            else:
+                got = _driver.decode(c.get("value"))
+                ok = (call_equal_evalplus(got, expected[i], atol) if from_reference[i]
+                      else call_equal_apps(got, expected[i], atol))
+                if not ok:
+                    info["got"] = repr(got)[:200]
+            results.append(bool(ok))
+            info["status"] = "passed" if ok else "wrong_answer"
+        elif c["status"] == "wrong":
+            results.append(False)
+            info["status"] = "wrong_answer"
+        else:
+            results.append(-1)
+            info["status"] = "timeout" if c["status"] == "timeout" else "runtime_error"
+        per_case.append(info)
+    return _outcome(results, per_case, seconds)
+
+
+def run_tests_many(items: list, config: SandboxConfig | None = None, workers: int | None = None,
+                   stdio_compare: str = "apps") -> list[TestOutcome]:
+    """``run_tests`` over ``(code, tests[, reference_code])`` items in parallel threads (each program is its
+    own sandboxed process), results in input order. A bad item gives an ``error`` outcome, not an exception."""
+    config = config or SandboxConfig()
+    _require(config)
+    workers = workers or min(len(items), os.cpu_count() or 1) or 1
+
+    def one(item) -> TestOutcome:
+        code, tests, ref = (tuple(item) + (None,))[:3]
+        try:
+            return run_tests(code, tests, config, ref, stdio_compare)
+        except (ValueError, RuntimeError, TypeError, KeyError) as e:
+            return _outcome([], [], 0.0, f"{type(e).__name__}: {e}")
+
+    if workers <= 1:
+        return [one(it) for it in items]
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        return list(ex.map(one, items))
