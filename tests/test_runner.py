@@ -7,7 +7,7 @@ import pytest
 
 from codecurate.pipeline.op import Mapper, OpError
 from codecurate.pipeline.recipe import Recipe
-from codecurate.pipeline.registry import register
+from codecurate.pipeline.registry import get_op, register
 from codecurate.pipeline.runner import run_recipe
 from codecurate.pipeline.shards import count_rows
 
@@ -123,3 +123,28 @@ def test_resume_skips_finished_stages_and_reruns_changed_ones(tmp_path):
     res2 = run_recipe(r2, output=tmp_path / "r", workers=1, resume=True)
     assert [rep.skipped for rep in res2.reports] == [True, True, True, True, True, False]
     assert sum(1 for _ in res2.records()) < n_first
+
+
+class _LengthFullDecode(get_op("length")):
+    """`length` without its reads/writes declaration: the runner decodes every column."""
+
+    name = "test_length_full_decode"
+    writes = None
+
+    def reads(self):
+        return None
+
+
+register(_LengthFullDecode)
+
+
+def test_columnar_pass_through_equals_full_decode(tmp_path):
+    """Ops that declare reads/writes get only those columns; the bytes written must not change."""
+    stages = lambda op: [{"op": op, "field": "code", "min": 40, "max": 1500}]  # noqa: E731
+    a = run_recipe(quick_recipe(stages=stages("length")), output=tmp_path / "a", workers=1)
+    b = run_recipe(quick_recipe(stages=stages("test_length_full_decode")), output=tmp_path / "b", workers=1)
+    files = lambda d: {p.name: p.read_bytes() for p in sorted(d.glob("stages/01_*/data-*.parquet"))}  # noqa: E731
+    assert files(a.run_dir) == files(b.run_dir) and len(files(a.run_dir)) == 5
+    la, lb = a.ledger(), b.ledger()
+    assert [(e["id"], e["reason"], e["record"]) for e in la] == [(e["id"], e["reason"], e["record"]) for e in lb]
+    assert la and la[0]["record"]["meta"]["test_list"]  # the ledger still has whole records

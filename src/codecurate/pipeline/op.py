@@ -41,6 +41,11 @@ class FieldsConfig(OpConfig):
     fields: list[str] = ["code"]
 
 
+def top_fields(fields: list[str] | tuple[str, ...]) -> set[str]:
+    """Recipe field names (``code``, ``meta.task_id``) -> the top-level record fields they live in."""
+    return {f.split(".", 1)[0] for f in fields}
+
+
 class OpError(RuntimeError):
     """A record made an op fail; the message names the op and the record id."""
 
@@ -94,6 +99,13 @@ class Op:
     needs: ClassVar[tuple[str, ...]] = ("cpu",)
     # Paper / reference the defaults come from (shown by `codecurate ops NAME`).
     paper: ClassVar[str] = ""
+    # Record fields the op may change. With ``reads()``, this lets the runner decode only those columns and pass
+    # every other column (``meta`` and ``tests`` are JSON) through untouched. None = any field.
+    writes: ClassVar[frozenset[str] | None] = None
+
+    def reads(self) -> set[str] | None:
+        """Top-level record fields the op reads (None = all). ``id`` is always there."""
+        return None
 
     def __init__(self, config: OpConfig | dict | None = None, *, seed: int = 0, on_error: str = "raise"):
         if config is None:

@@ -105,19 +105,40 @@ def _numeric_stats(records: list[dict]) -> dict[str, list[float]]:
     return acc
 
 
-def _finish_shard(task: dict, n_in: int, kept: list[dict], dropped: list[Dropped], created: int,
-                  counters: Counter) -> dict:
+def _columns(op: Op) -> set[str] | None:
+    """Fields to decode for ``op``: what it reads and writes, or None (all) when it does not say."""
+    r, w = op.reads(), op.writes
+    if r is None or w is None or op.kind == "expander":
+        return None
+    return {"id"} | set(r) | set(w)
+
+
+def _full_dropped(table, pos: dict[str, int], dropped: list[Dropped], cols: set[str] | None) -> list[Dropped]:
+    """The ledger keeps whole records: decode the dropped rows fully and lay the op's fields over them."""
+    if cols is None or not dropped:
+        return dropped
+    full = sh.table_to_records(sh.take(table, [pos[d.record["id"]] for d in dropped]))
+    return [Dropped({**f, **d.record}, d.reason, d.detail) for f, d in zip(full, dropped)]
+
+
+def _finish_shard(task: dict, n_in: int, kept, dropped: list[Dropped], created: int, counters: Counter,
+                  numeric_from: list[dict]) -> dict:
+    """Write a shard's ledger, stats and data (data last: its presence marks the shard done)."""
     out_dir, k = Path(task["out_dir"]), task["k"]
     stage, opname = task["stage"], task["spec"]["op"]
     if dropped:
         sh.write_ledger_shard([{"id": d.record.get("id"), "stage": stage, "op": opname, "reason": d.reason,
                                 "detail": d.detail, "record": d.record} for d in dropped],
                               out_dir / f"ledger-{k:05d}.parquet")
-    info = {"k": k, "in": n_in, "out": len(kept), "dropped": len(dropped), "created": created,
+    n_out = kept.num_rows if hasattr(kept, "num_rows") else len(kept)
+    info = {"k": k, "in": n_in, "out": n_out, "dropped": len(dropped), "created": created,
             "counters": dict(counters), "reasons": dict(Counter(_reason_key(d.reason) for d in dropped)),
-            "numeric": _numeric_stats(kept)}
+            "numeric": _numeric_stats(numeric_from)}
     atomic_write_bytes(out_dir / f"shard-{k:05d}.json", _json_bytes(info))
-    sh.write_records_shard(kept, out_dir / f"data-{k:05d}.parquet")
+    if hasattr(kept, "num_rows"):
+        sh.write_table(kept, out_dir / f"data-{k:05d}.parquet")
+    else:
+        sh.write_records_shard(kept, out_dir / f"data-{k:05d}.parquet")
     return info
 
 
@@ -132,33 +153,54 @@ def _reason_key(reason: str) -> str:
 
 def run_shard_task(task: dict) -> dict:
     op = _get_op(task["spec"])
-    records = sh.read_records_shard(Path(task["in_path"]))
+    table = sh.read_table(Path(task["in_path"]))
+    cols = _columns(op)
+    records = sh.table_to_records(table, cols)
     res = op.process(records)
-    return _finish_shard(task, len(records), res.kept, res.dropped, res.created, res.counters)
+    if cols is None:
+        kept = res.kept
+    else:  # untouched columns pass through as Arrow data
+        pos = {r["id"]: i for i, r in enumerate(records)}
+        kept = sh.overlay(sh.take(table, [pos[r["id"]] for r in res.kept]), res.kept, op.writes)
+    numeric = res.kept if cols is None or "stats" in cols else []
+    return _finish_shard(task, table.num_rows, kept, _full_dropped(table, pos if cols else {}, res.dropped, cols),
+                         res.created, res.counters, numeric)
 
 
 def map_shard_task(task: dict) -> list[Any]:
     op = _get_op(task["spec"])
     op.ensure_setup()
-    records = sh.read_records_shard(Path(task["in_path"]))
+    records = sh.table_to_records(sh.read_table(Path(task["in_path"])), _reads(op))
     payloads = op.map_batch(records)
     if len(payloads) != len(records):
         raise AccountingError(f"op {op.name!r}: map_batch returned {len(payloads)} payloads for {len(records)} records")
     return payloads
 
 
+def _reads(op: Op) -> set[str] | None:
+    r = op.reads()
+    return None if r is None else {"id"} | set(r)
+
+
 def apply_shard_task(task: dict) -> dict:
-    records = sh.read_records_shard(Path(task["in_path"]))
+    table = sh.read_table(Path(task["in_path"]))
     decisions: list[Decision] = task["decisions"]
-    kept, dropped = [], []
-    for rec, d in zip(records, decisions):
+    with_stats = any(d.stats for d in decisions)
+    cols = {"id", "stats"} if with_stats else {"id"}
+    records = sh.table_to_records(table, cols)
+    kept_idx, kept, dropped = [], [], []
+    for i, (rec, d) in enumerate(zip(records, decisions)):
         if d.stats:
             rec["stats"].update(d.stats)
         if d.keep:
+            kept_idx.append(i)
             kept.append(rec)
         else:
             dropped.append(Dropped(rec, d.reason or f"{task['spec']['op']}: not selected", d.detail))
-    return _finish_shard(task, len(records), kept, dropped, 0, Counter())
+    out = sh.overlay(sh.take(table, kept_idx), kept, {"stats"} if with_stats else ())
+    pos = {r["id"]: i for i, r in enumerate(records)}
+    return _finish_shard(task, table.num_rows, out, _full_dropped(table, pos, dropped, cols), 0, Counter(),
+                         kept if with_stats else [])
 
 
 # -- the run ------------------------------------------------------------------------------------------

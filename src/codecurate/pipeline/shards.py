@@ -37,28 +37,64 @@ def _atomic_table(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def records_to_table(records: list[dict], columns: tuple[str, ...] | None = None) -> pa.Table:
+    columns = columns or tuple(RECORD_SCHEMA.names)
+    cols = {}
+    for c in columns:
+        if c in JSON_COLS:
+            cols[c] = [None if r.get(c) is None else _dumps(r[c]) for r in records]
+        else:
+            cols[c] = [r.get(c) or "" for r in records]
+    return pa.table(cols, schema=pa.schema([RECORD_SCHEMA.field(c) for c in columns]))
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    _atomic_table(table, path)
+
+
 def write_records_shard(records: list[dict], path: Path) -> None:
-    cols = {c: [r.get(c) or "" for r in records] for c in STR_COLS}
-    for c in JSON_COLS:
-        cols[c] = [None if r.get(c) is None else _dumps(r[c]) for r in records]
-    _atomic_table(pa.table(cols, schema=RECORD_SCHEMA), path)
+    _atomic_table(records_to_table(records), path)
+
+
+def read_table(path: Path) -> pa.Table:
+    return pq.read_table(path)
+
+
+def table_to_records(table: pa.Table, columns: set[str] | None = None) -> list[dict]:
+    """Decode rows into record dicts; with ``columns``, only those fields (plus ``id``) are decoded."""
+    names = [c for c in RECORD_SCHEMA.names if columns is None or c in columns or c == "id"]
+    t = table.select(names).to_pydict()
+    out = []
+    for i in range(table.num_rows):
+        r = {}
+        for c in names:
+            v = t[c][i]
+            if c in JSON_COLS:
+                v = None if v is None else loads(v)
+                if v is None and c in ("meta", "stats"):
+                    v = {}
+            r[c] = v
+        out.append(r)
+    return out
+
+
+def take(table: pa.Table, indices: list[int]) -> pa.Table:
+    return table.take(pa.array(indices, type=pa.int64()))
+
+
+def overlay(table: pa.Table, records: list[dict], columns) -> pa.Table:
+    """``table`` (rows aligned with ``records``) with ``columns`` replaced by the records' values."""
+    cols = tuple(c for c in RECORD_SCHEMA.names if c in (columns or ()))
+    if not cols:
+        return table
+    new = records_to_table(records, cols)
+    for c in cols:
+        table = table.set_column(table.schema.get_field_index(c), c, new.column(c))
+    return table
 
 
 def read_records_shard(path: Path) -> list[dict]:
-    t = pq.read_table(path).to_pydict()
-    n = len(t["id"])
-    out = []
-    for i in range(n):
-        r = {c: t[c][i] for c in STR_COLS}
-        for c in JSON_COLS:
-            v = t[c][i]
-            r[c] = None if v is None else loads(v)
-        if r["meta"] is None:
-            r["meta"] = {}
-        if r["stats"] is None:
-            r["stats"] = {}
-        out.append(r)
-    return out
+    return table_to_records(pq.read_table(path))
 
 
 def write_ledger_shard(entries: list[dict], path: Path) -> None:

@@ -10,7 +10,7 @@ import re
 
 import xxhash
 
-from codecurate.pipeline.op import Decision, FieldsConfig, GlobalOp
+from codecurate.pipeline.op import top_fields, Decision, FieldsConfig, GlobalOp
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
@@ -29,6 +29,10 @@ class ExactDedup(GlobalOp):
 
     name = "exact_dedup"
     Config = ExactDedupConfig
+    writes = frozenset()
+
+    def reads(self):
+        return top_fields(self.config.fields)
 
     def map_batch(self, records):
         cfg = self.config

@@ -7,7 +7,7 @@ with no fenced block is taken whole when it parses as Python (see ``codecurate.c
 from __future__ import annotations
 
 from codecurate.code.extract import extract_code
-from codecurate.pipeline.op import Mapper, OpConfig
+from codecurate.pipeline.op import top_fields, Mapper, OpConfig
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
@@ -25,6 +25,10 @@ class ExtractCode(Mapper):
     name = "extract_code"
     Config = ExtractCodeConfig
     paper = "practice of evalplus' sanitizer / Magicoder: first block in the wanted language, else longest"
+    writes = frozenset({"code", "language"})
+
+    def reads(self):
+        return top_fields([self.config.field]) | {"code", "language"}
 
     def map(self, record):
         cfg = self.config

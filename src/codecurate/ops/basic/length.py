@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from codecurate.pipeline.op import Filter, OpConfig
+from codecurate.pipeline.op import top_fields, Filter, OpConfig
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
@@ -27,6 +27,10 @@ class Length(Filter):
 
     name = "length"
     Config = LengthConfig
+    writes = frozenset({"stats"})
+
+    def reads(self):
+        return top_fields([self.config.field])
 
     def setup(self):
         self._tok = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import warnings
 
-from codecurate.pipeline.op import Filter, OpConfig
+from codecurate.pipeline.op import top_fields, Filter, OpConfig
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
@@ -22,6 +22,10 @@ class PythonSyntax(Filter):
 
     name = "python_syntax"
     Config = PythonSyntaxConfig
+    writes = frozenset({"stats"})
+
+    def reads(self):
+        return top_fields([self.config.field]) | {"language"}
 
     def decide(self, record):
         cfg = self.config

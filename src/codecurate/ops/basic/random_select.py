@@ -30,6 +30,10 @@ class RandomSelect(GlobalOp):
 
     name = "random_select"
     Config = RandomSelectConfig
+    writes = frozenset()
+
+    def reads(self):
+        return set()
 
     def reduce(self, payloads):
         n = len(payloads)
