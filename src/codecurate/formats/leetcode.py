@@ -11,7 +11,20 @@ from __future__ import annotations
 from codecurate.formats.base import Format
 
 
-class LeetCode(Format):
+class _ProblemSolutions(Format):
+    """rllm files: the statement is ``problem``, the (single) solution ``solutions``."""
+
+    def set_instruction(self, raw, value, rec):
+        raw["problem"] = value
+
+    def set_response(self, raw, value, rec):
+        raw["solutions"] = value
+
+    def set_code(self, raw, value, rec):
+        raw["solutions"] = value
+
+
+class LeetCode(_ProblemSolutions):
     name = "leetcode"
     description = "LeetCode (rllm): problem, solutions (string), tests.functional (check script)"
     keys = ("problem", "tests")
@@ -33,21 +46,12 @@ class LeetCode(Format):
     def empty(self):
         return {"problem": "", "solutions": "", "tests": {"functional": ""}}
 
-    def set_instruction(self, raw, value, rec):
-        raw["problem"] = value
-
-    def set_response(self, raw, value, rec):
-        raw["solutions"] = value
-
-    def set_code(self, raw, value, rec):
-        raw["solutions"] = value
-
     def set_tests(self, raw, value, rec):
         cases = (value or {}).get("cases") or [""]
         raw["tests"] = {"functional": "\n\n".join(c for c in cases if isinstance(c, str))}
 
 
-class Codeforces(Format):
+class Codeforces(_ProblemSolutions):
     name = "codeforces"
     description = "Codeforces (rllm/DeepCoder): problem, tests = [{input, output}]"
     keys = ("problem", "tests")
@@ -64,15 +68,6 @@ class Codeforces(Format):
 
     def empty(self):
         return {"problem": "", "tests": []}
-
-    def set_instruction(self, raw, value, rec):
-        raw["problem"] = value
-
-    def set_response(self, raw, value, rec):
-        raw["solutions"] = value
-
-    def set_code(self, raw, value, rec):
-        raw["solutions"] = value
 
     def set_tests(self, raw, value, rec):
         raw["tests"] = [{"input": c["input"], "output": c["output"]} for c in (value or {}).get("cases", [])]
