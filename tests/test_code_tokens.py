@@ -1,9 +1,17 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from codecurate.code.tokens import code_tokens, ngram_hashes, shingle_set, token_hashes, whitespace_ngrams
+from codecurate.code.tokens import (
+    batch_shingles,
+    code_tokens,
+    ngram_hashes,
+    shingle_set,
+    token_hashes,
+    whitespace_ngrams,
+)
 
 MBPP = Path(__file__).parents[1] / "src/codecurate/data/benchmarks/mbpp.jsonl"
 
@@ -68,3 +76,41 @@ def test_whitespace_ngrams_match_nltk_padding():
         ref.update(ngrams(text.split(), n, pad_left=True, pad_right=True,
                           left_pad_symbol="<start>", right_pad_symbol="<end>"))
     assert ours == ref
+
+
+@pytest.mark.parametrize("mode", ["keep", "placeholder", "index"])
+@pytest.mark.parametrize("keep_builtins", [True, False])
+def test_batch_shingles_equal_per_record_tokens_on_real_code(mode, keep_builtins):
+    # the vectorized batch path must give exactly the shingles of the per-record token path
+    codes = mbpp_codes(300) + ["", "x", "# only a comment\n", "s = 'a   b'  # c\n", "class A:\n    def f(self): return self.v\n"]
+    flat, off = batch_shingles(codes, 5, identifiers=mode, keep_builtins=keep_builtins)
+    for i, c in enumerate(codes):
+        ref = np.unique(ngram_hashes(token_hashes(code_tokens(c, identifiers=mode, keep_builtins=keep_builtins)), 5))
+        assert np.array_equal(np.sort(flat[off[i]:off[i + 1]]), ref), c
+
+
+def test_local_mode_is_renaming_invariant_but_sees_name_structure():
+    a = "def f(a, b):\n    a = b + a\n    return a\n"
+    renamed = "def g(x, y):\n  x = y + x\n\n  return x   \n"
+    other = "def f(a, b):\n    a = b + b\n    return a\n"
+    la, lr, lo = (shingle_set(t, identifiers="local") for t in (a, renamed, other))
+    assert np.array_equal(la, lr)
+    assert not np.array_equal(la, lo)
+    # placeholders cannot tell `b + a` from `b + b`
+    assert np.array_equal(shingle_set(a, identifiers="placeholder"), shingle_set(other, identifiers="placeholder"))
+    with pytest.raises(ValueError, match="local"):
+        code_tokens(a, identifiers="local")
+
+
+def test_keywords_depend_on_language_and_self_attributes_are_normalized():
+    py = "char = s[0]\nstring = char * 2\n"
+    assert code_tokens(py, identifiers="placeholder")[:2] == ["ID", "="]  # C keywords are Python names
+    java = "char c = s.charAt(0);"
+    assert code_tokens(java, language="java", identifiers="placeholder")[:2] == ["char", "ID"]
+    sql = "SELECT name FROM users WHERE age > 18;"
+    assert code_tokens(sql, identifiers="placeholder")[:4] == ["SELECT", "ID", "FROM", "ID"]
+    cls = "class A:\n    def __init__(self, total):\n        self.total = total\n        self.items.append(1)\n"
+    toks = code_tokens(cls, identifiers="index")
+    assert "total" not in toks and "append" in toks  # own attribute renamed with its parameter, API kept
+    renamed = cls.replace("total", "acc")
+    assert code_tokens(renamed, identifiers="index") == toks

@@ -8,8 +8,10 @@ import re
 import tokenize
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from codecurate.code.tokens import shingle_set
 from codecurate.ops.dedup.lsh import optimal_bands_rows
 from codecurate.ops.dedup.minhash_dedup import MinHashDedup
 from codecurate.pipeline.registry import get_op
@@ -94,7 +96,7 @@ def test_code_aware_shingles_beat_raw_tokens_on_renamed_copies(planted):
 
 
 def test_distinct_records_are_not_merged(planted):
-    recs, dups = planted
+    recs, _dups = planted
     originals = [r for r in recs if r["id"].startswith("mbpp-")]
     dec = run(MinHashDedup({"identifiers": "keep"}), originals)
     removed = [i for i, d in dec.items() if not d.keep]
@@ -150,3 +152,52 @@ def test_config_errors_and_registry():
         MinHashDedup({"keep": "score"})
     with pytest.raises(ValueError, match="extra"):
         MinHashDedup({"treshold": 0.5})
+
+
+def mbpp_by_id():
+    return {r["task_id"]: r for r in load_mbpp()}
+
+
+def test_structurally_identical_but_distinct_mbpp_solutions_are_kept():
+    # min vs max length of sublists; tuple(set(..)) vs sum(list(..)) vs tuple(sorted(..)): same shape, different
+    # programs. Placeholders with builtins normalized (the old default) merge them; local names + builtins do not.
+    rows = mbpp_by_id()
+    recs = [make_record(f"mbpp-{t}", code=rows[t]["code"]) for t in (95, 562, 193, 514, 341)]
+    default = run(MinHashDedup({}), recs)
+    assert all(d.keep for d in default.values())
+    loose = run(MinHashDedup({"identifiers": "placeholder", "keep_builtins": False, "threshold": 0.7,
+                              "clustering": "components"}), recs)
+    assert sum(not d.keep for d in loose.values()) >= 2
+
+
+def test_star_clustering_removes_only_near_duplicates_of_kept_records():
+    # A, B = A + one more function, C = B + another: J(A,B) and J(B,C) pass the threshold, J(A,C) does not
+    rows = mbpp_by_id()
+    a = rows[493]["code"]
+    b = a + "\n" + rows[3]["code"]
+    c = b + "\n" + rows[202]["code"]
+    sets = [shingle_set(t, identifiers="local") for t in (a, b, c)]
+
+    def jac(x, y):
+        inter = len(np.intersect1d(x, y))
+        return inter / (len(x) + len(y) - inter)
+
+    assert jac(sets[0], sets[1]) >= 0.75 and jac(sets[1], sets[2]) >= 0.75 and jac(sets[0], sets[2]) < 0.75
+    recs = [make_record(i, code=t) for i, t in (("a", a), ("b", b), ("c", c))]
+    params = {"threshold": 0.75, "num_perm": 16, "bands": 16, "rows": 1}  # every pair becomes a candidate
+    star = run(MinHashDedup(params), recs)
+    assert [star[i].keep for i in "abc"] == [True, False, True]
+    assert star["b"].detail["kept"] == "a" and star["b"].detail["jaccard"] >= 0.75
+    comp = run(MinHashDedup({**params, "clustering": "components"}), recs)
+    assert [comp[i].keep for i in "abc"] == [True, False, False]
+    assert comp["c"].detail["kept"] == "a" and comp["c"].detail["cluster_size"] == 3
+
+
+def test_batch_split_does_not_change_decisions(planted):
+    # map_batch runs per shard in worker processes: the split must not matter
+    recs, _ = planted
+    op = MinHashDedup({})
+    one = op.reduce(op.map_batch(recs))
+    many = op.reduce([p for k in range(0, len(recs), 37) for p in op.map_batch(recs[k:k + 37])])
+    assert [d.keep for d in one] == [d.keep for d in many]
+    assert [d.detail for d in one] == [d.detail for d in many]

@@ -53,37 +53,35 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-_EMPTY = np.uint32(0xFFFFFFFF)
 
 
 def signatures(shingles: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray,
-               chunk: int = 16384) -> np.ndarray:
+               chunk: int = 2048) -> np.ndarray:
     """MinHash signatures (n_records, num_perm) uint32 for records whose shingle hashes are
-    ``shingles[offsets[i]:offsets[i+1]]``. Records without shingles get all-0xFFFFFFFF rows."""
+    ``shingles[offsets[i]:offsets[i+1]]``. Records without shingles get all-0xFFFFFFFF rows.
+
+    Laid out (permutation, shingle) so the per-record minimum is a ``reduceat`` along contiguous memory,
+    in chunks of about ``chunk`` shingles that stay in cache; the ``>> 32`` is applied to the minima only
+    (a right shift is monotone, so min-then-shift equals shift-then-min)."""
     n = len(offsets) - 1
-    out = np.full((n, len(a)), _EMPTY, dtype=np.uint32)
+    out = np.full((len(a), n), np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
     sizes = np.diff(offsets)
     nonempty = np.flatnonzero(sizes)
-    if len(nonempty) == 0:
-        return out
-    # process whole records in chunks of about `chunk` shingles to bound memory (chunk x num_perm x 8 bytes)
-    start_idx = 0
-    while start_idx < len(nonempty):
-        end_idx = start_idx
-        total = 0
-        while end_idx < len(nonempty) and (total == 0 or total + sizes[nonempty[end_idx]] <= chunk):
-            total += sizes[nonempty[end_idx]]
-            end_idx += 1
-        recs = nonempty[start_idx:end_idx]
+    a_col, b_col = a[:, None], b[:, None]
+    i = 0
+    while i < len(nonempty):
+        # whole records, about `chunk` shingles (at least one record)
+        j = int(np.searchsorted(offsets[nonempty + 1], offsets[nonempty[i]] + chunk, side="right"))
+        j = max(j, i + 1)
+        recs = nonempty[i:j]
         lo, hi = offsets[recs[0]], offsets[recs[-1] + 1]
-        x = shingles[lo:hi]
         with np.errstate(over="ignore"):
-            h = ((x[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)).astype(np.uint32)
-        starts = offsets[recs] - lo
-        # records in `recs` are contiguous in `shingles` except for skipped empty ones (size 0, no rows)
-        out[recs] = np.minimum.reduceat(h, starts, axis=0)
-        start_idx = end_idx
-    return out
+            h = np.multiply(a_col, shingles[None, lo:hi])
+            np.add(h, b_col, out=h)
+        # records in `recs` are contiguous in `shingles` except for skipped empty ones (size 0, no columns)
+        out[:, recs] = np.minimum.reduceat(h, offsets[recs] - lo, axis=1)
+        i = j
+    return (out.T >> np.uint64(32)).astype(np.uint32)
 
 
 def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -102,23 +100,32 @@ def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return key
 
 
-def bucket_groups(keys: np.ndarray, valid: np.ndarray | None = None):
-    """Yield arrays of record indices sharing one band key (buckets of size >= 2), band by band.
-    ``valid`` masks records to ignore (e.g. empty texts)."""
+def candidate_pairs(keys: np.ndarray, valid: np.ndarray | None = None, window: int = 64) -> np.ndarray:
+    """Unique candidate pairs ``(i, j)``, ``i < j``, of records sharing a band key in any band, as an
+    (m, 2) int64 array sorted by ``i`` then ``j``. Inside a bucket each record is paired with the next
+    ``window`` records of the bucket (in dataset order), so a bucket of k <= window + 1 records gives all
+    its k(k-1)/2 pairs and a huge bucket (many copies of one text) costs O(k * window), not O(k^2).
+    Vectorized: one sort per band, then one array comparison per neighbour distance."""
     n, bands = keys.shape
     idx_all = np.arange(n) if valid is None else np.flatnonzero(valid)
+    found = []
     for j in range(bands):
         col = keys[idx_all, j]
         order = np.argsort(col, kind="stable")
-        sorted_keys = col[order]
-        if len(sorted_keys) < 2:
-            continue
-        boundaries = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
-        starts = np.concatenate(([0], boundaries))
-        ends = np.concatenate((boundaries, [len(sorted_keys)]))
-        multi = np.flatnonzero(ends - starts >= 2)
-        for k in multi:
-            yield idx_all[order[starts[k]:ends[k]]]
+        sk, si = col[order], idx_all[order]
+        for d in range(1, window + 1):
+            if d >= len(sk):
+                break
+            same = sk[d:] == sk[:-d]
+            if not same.any():
+                break  # no bucket has more than d records
+            found.append(np.stack([si[:-d][same], si[d:][same]], axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.concatenate(found)
+    pairs.sort(axis=1)
+    code = np.unique(pairs[:, 0] * np.int64(n) + pairs[:, 1])
+    return np.stack([code // n, code % n], axis=1)
 
 
 class UnionFind:
@@ -156,7 +163,7 @@ class UnionFind:
 
 
 def jaccard_sorted(x: np.ndarray, y: np.ndarray) -> float:
-    """Exact Jaccard of two sorted unique arrays."""
+    """Exact Jaccard of two arrays of unique values (any order)."""
     if len(x) == 0 and len(y) == 0:
         return 1.0
     inter = len(np.intersect1d(x, y, assume_unique=True))
