@@ -121,7 +121,7 @@ def show(
             t = Table(title="top drop reasons")
             t.add_column("reason")
             t.add_column("records", justify="right")
-            for r, n in list(reasons.items())[:10]:
+            for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:10]:
                 t.add_row(r, str(n))
             console.print(t)
         if stats.get("counters"):
