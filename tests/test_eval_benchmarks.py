@@ -182,3 +182,91 @@ def test_any_records_file_as_benchmark(tmp_path):
     write_records([{**recs[0], "tests": None}], no_tests)
     with pytest.raises(BenchmarkError, match="has no tests"):
         load_benchmark(str(no_tests))
+
+
+NEWTON_FROM_ELSEWHERE = """    dxs = [xs[i] * i for i in range(1, len(xs))]
+    for x in (3.0, -3.0, 0.0):
+        for _ in range(1000):
+            fx = poly(xs, x)
+            if abs(fx) < 1e-9:
+                return x
+            d = poly(dxs, x)
+            if d == 0:
+                break
+            x = x - fx / d
+    return x
+"""
+
+
+def test_evalplus_tasks_that_need_faithful_values_oracles_and_time_limits():
+    """The HumanEval+/MBPP+ canonical solutions that used to fail in the sandbox pass, and a wrong answer
+    still fails for each kind of check: big ints (HumanEval/83, /139), a Counter output (Mbpp/88), regex
+    match objects (output_not_none: Mbpp/737, 787, 794), arbitrary list order (set_eq: Mbpp/7), any root of
+    a polynomial (poly_root: HumanEval/32), and a reference slow enough to need evalplus' per-input limits
+    (Mbpp/255: 1.7M combinations on one input)."""
+    from codecurate.sandbox import run_tests_many
+
+    he = {r["id"]: r for r in load_benchmark("humaneval+")}
+    mb = {r["id"]: r for r in load_benchmark("mbpp+")}
+    recs = [he["HumanEval/32"], he["HumanEval/83"], he["HumanEval/139"], mb["Mbpp/88"], mb["Mbpp/255"],
+            mb["Mbpp/737"], mb["Mbpp/787"], mb["Mbpp/794"], mb["Mbpp/7"]]
+    assert [r["tests"].get("oracle") for r in recs] == ["poly_root", None, None, None, None, "output_not_none",
+                                                        "output_not_none", "output_not_none", "set_eq"]
+
+    def job(rec, code):
+        return code, rec["tests"], rec["meta"]["reference_code"]
+
+    def prompt(rec):
+        return rec["meta"]["prompt"]
+
+    candidates = [
+        # correct in another way: evalplus accepts these too
+        ("HumanEval/32", prompt(he["HumanEval/32"]) + NEWTON_FROM_ELSEWHERE, "passed"),  # other roots than the reference's
+        ("Mbpp/88", "def freq_count(xs):\n    d = {}\n    for x in xs:\n        d[x] = d.get(x, 0) + 1\n    return d\n",
+         "passed"),  # a plain dict equals the reference's Counter
+        ("Mbpp/737", "import re\ndef check_str(s):\n    return re.match('[aeiouAEIOU]', s) is not None\n", "passed"),
+        ("Mbpp/7", "import re\ndef find_char_long(text):\n    return sorted(re.findall(r'\\b\\w{4,}\\b', text))[::-1]\n",
+         "passed"),
+        # wrong
+        ("HumanEval/32", prompt(he["HumanEval/32"]) + "    return 0.0\n", "failed"),
+        ("HumanEval/139", prompt(he["HumanEval/139"]) + "    import math\n    return math.factorial(n) ** 2\n",
+         "failed"),
+        ("Mbpp/88", "import collections\ndef freq_count(xs):\n    return collections.Counter(xs[1:])\n", "failed"),
+        ("Mbpp/787", "def text_match_three(text):\n    return None\n", "failed"),
+        ("Mbpp/7", "import re\ndef find_char_long(text):\n    return re.findall(r'\\b\\w{5,}\\b', text)\n", "failed"),
+    ]
+    by_id = {**he, **mb}
+    jobs = [job(r, r["code"]) for r in recs] + [job(by_id[i], code) for i, code, _ in candidates]
+    # the same other-root candidate judged by plain comparison with the reference's root fails
+    no_oracle = dict(he["HumanEval/32"]["tests"], oracle=None)
+    jobs.append((prompt(he["HumanEval/32"]) + NEWTON_FROM_ELSEWHERE, no_oracle, he["HumanEval/32"]["meta"]["reference_code"]))
+    outs = run_tests_many(jobs, workers=2)
+    assert outs.pop().status == "failed"
+    canon = outs[:len(recs)]
+    assert [(r["id"], o.status) for r, o in zip(recs, canon)] == [(r["id"], "passed") for r in recs], \
+        [(r["id"], o.error, [p for p in o.per_case if p["status"] != "passed"][:1]) for r, o in zip(recs, canon)]
+    assert all(o.passed == o.total == len(r["tests"]["cases"]) for r, o in zip(recs, canon))
+    got = [(i, o.status) for (i, _, _), o in zip(candidates, outs[len(recs):])]
+    assert got == [(i, want) for i, _, want in candidates]
+    assert all(0 < o.passed < o.total or i == "Mbpp/787" for (i, _, want), o in zip(candidates, outs[len(recs):])
+               if want == "failed")
+
+
+def test_evalplus_time_limits_come_from_the_reference():
+    """A candidate that is much slower than the reference on one input times out on that input only
+    (limit = max(min_time_limit, gt_time_limit_factor x reference time)), the others still pass."""
+    from codecurate.sandbox import SandboxConfig, run_tests
+
+    rec = load_benchmark("humaneval+base", limit=1)[0]  # has_close_elements: microseconds per input
+    slow = rec["meta"]["prompt"] + (
+        "    import time\n"
+        "    if len(numbers) == 6 and threshold == 0.3:\n"
+        "        time.sleep(30)\n"
+        "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n")
+    slow_case = next(i for i, c in enumerate(rec["tests"]["cases"])
+                     if len(c["input"][0]) == 6 and c["input"][1] == 0.3)
+    config = SandboxConfig(min_time_limit=0.5)
+    out = run_tests(slow, rec["tests"], config, rec["meta"]["reference_code"])
+    assert out.status == "timeout" and out.results[slow_case] == -1
+    assert out.results.count(True) == out.total - 1
+    assert out.seconds < 10

@@ -242,3 +242,96 @@ def test_allow_unisolated_runs_trusted_code_without_namespaces(monkeypatch):
     assert out.results == [True, False]
     r = run_program("import os\nprint(os.getcwd())", config=cfg)
     assert r.returncode == 0 and "codecurate-sandbox-" in r.stdout and not os.path.exists(r.stdout.strip())
+
+
+# ---------------------------------------------------------------- values across the boundary, EvalPlus checks
+def test_values_cross_the_boundary_with_their_equality():
+    """Big ints (past the 4300-digit str limit), stdlib containers and numpy numbers come back as values
+    that compare the way the originals do; a huge value travels as a digest only its equal matches."""
+    import collections
+    import fractions
+    import math
+
+    import numpy as np
+
+    from codecurate.sandbox._driver import Digest, Opaque, decode, encode
+
+    def back(v):
+        return decode(json.loads(json.dumps(encode(v))))
+
+    big = math.factorial(3000)  # ~9100 digits: str(big) raises ValueError in Python >= 3.11
+    assert back(big) == big and back(-big) == -big
+    c = back(collections.Counter("mississippi"))
+    assert type(c) is collections.Counter and c == {"m": 1, "i": 4, "s": 4, "p": 2}
+    assert back(collections.Counter(a=1, b=0)) == collections.Counter(a=1)  # Counter's own equality
+    od = back(collections.OrderedDict([("a", 1), ("b", 2)]))
+    assert od == collections.OrderedDict([("a", 1), ("b", 2)]) and od != collections.OrderedDict([("b", 2), ("a", 1)])
+    assert back(collections.defaultdict(list, a=[1])) == {"a": [1]}
+    assert back(collections.deque([1, 2])) == collections.deque([1, 2]) and back(collections.deque([1])) != [1]
+    point = collections.namedtuple("Point", "x y")
+    assert back(point(1, 2)) == (1, 2)
+    assert back(np.float64(0.5)) == 0.5 and type(back(np.int64(7))) is int and back(np.bool_(True)) is True
+    assert (back(np.arange(3)) == np.arange(3)).all()
+    assert back(fractions.Fraction(1, 3)) == fractions.Fraction(1, 3)
+
+    class Liar(list):  # a list subclass with a forged __eq__ travels as its real content
+        def __eq__(self, other):
+            return True
+    assert back(Liar([1, 2])) == [1, 2] and back(Liar([1, 2])) != [9]
+    assert isinstance(back(object()), Opaque) and back(object()) != back(object())
+
+    huge = [(i, str(i)) for i in range(300_000)]
+    d1, d2 = back(huge), back([tuple(x) for x in huge])
+    assert isinstance(d1, Digest) and d1 == d2
+    assert d1 != back(huge[:-1] + [(0, "0")]) and d1 != huge
+    assert back(set(map(str, range(300_000)))) == back(set(map(str, reversed(range(300_000)))))
+    assert back(" ".join(map(str, range(10**6)))) == back(" ".join(map(str, range(10**6))))  # a 6.9 MB string
+    assert isinstance(back(" ".join(map(str, range(10**6)))), Digest)
+    assert encode(list(range(300_000)), limit=None) == list(range(300_000))  # test inputs always go in full
+
+
+def test_evalplus_comparison_and_special_oracles():
+    """compare.evalplus_equal follows evalplus' unsafe_execute: exact, float tolerance with type and length
+    checks, and its special oracles."""
+    from codecurate.sandbox.compare import evalplus_equal
+
+    assert evalplus_equal(0.1 + 0.2, 0.3) and not evalplus_equal(0.31, 0.3)  # atol forced to 1e-6 for floats
+    assert not evalplus_equal((0.3,), [0.3])  # type(out) must equal type(exp) on the tolerance path
+    assert evalplus_equal([1.0, 2.0 + 1e-9], [1.0, 2.0]) and not evalplus_equal([1.0], [1.0, 2.0])
+    assert evalplus_equal(3, 3) and not evalplus_equal(3, 4, atol=0.5)  # not floats: exact (np.allclose ok)
+    # set_eq: order does not matter, content does
+    assert evalplus_equal(["b", "a"], ["a", "b"], oracle="set_eq")
+    assert not evalplus_equal(["a"], ["a", "b"], oracle="set_eq")
+    # output_not_none: expected is "the reference returned something"
+    assert evalplus_equal("match", True, oracle="output_not_none") and evalplus_equal(None, False, oracle="output_not_none")
+    assert not evalplus_equal(None, True, oracle="output_not_none") and evalplus_equal(True, True, oracle="output_not_none")
+    assert not evalplus_equal(False, True, oracle="output_not_none")  # a bool is compared as a bool
+    # poly_root: any root of the polynomial passes, within the task's atol
+    xs = [-6, 11, -6, 1]  # (x-1)(x-2)(x-3)
+    for root in (1.0, 2.0, 3.0 + 1e-7):
+        assert evalplus_equal(root, 1.0, 1e-4, "poly_root", [xs])
+    assert not evalplus_equal(1.5, 1.0, 1e-4, "poly_root", [xs]) and not evalplus_equal("1", 1.0, 1e-4, "poly_root", [xs])
+    # Mbpp/581 and Mbpp/558 accept evalplus' second reading of the task
+    assert evalplus_equal(35, 1, 0.0, "surface_area", [3, 4]) and not evalplus_equal(34, 1, 0.0, "surface_area", [3, 4])
+    assert evalplus_equal(5, 7, 0.0, "digit_distance", [123, 1]) and not evalplus_equal(4, 7, 0.0, "digit_distance", [123, 1])
+
+
+@needs_isolation
+def test_reference_outputs_cached_in_memory_and_on_disk(tmp_path, monkeypatch):
+    """A reference runs once per (code, inputs): later samples, and with ``reference_cache_dir`` later
+    processes, reuse its outputs and times."""
+    with gzip.open(BENCH / "HumanEvalPlus.jsonl.gz", "rt") as f:
+        p = next(json.loads(x) for x in f if '"HumanEval/4"' in x)  # mean_absolute_deviation
+    ref = p["prompt"] + p["canonical_solution"]
+    tests = {"kind": "call", "fn_name": p["entry_point"], "atol": p["atol"],
+             "cases": [{"input": inp, "output": None} for inp in p["base_input"]]}
+    cfg = SandboxConfig(reference_cache_dir=str(tmp_path))
+    calls = []
+    real = runner._run_reference
+    monkeypatch.setattr(runner, "_run_reference", lambda *a: calls.append(1) or real(*a))
+    assert run_tests(ref, tests, cfg, ref).status == "passed"
+    assert run_tests(p["prompt"] + "    return 0.0\n", tests, cfg, ref).status == "failed"
+    assert len(calls) == 1 and len(list(tmp_path.glob("*/*.json"))) == 1
+    runner._ref_cache.clear()  # a new process: only the disk cache is left
+    monkeypatch.setattr(runner, "_run_reference", lambda *a: pytest.fail("reference run again"))
+    assert run_tests(ref, tests, cfg, ref).status == "passed"

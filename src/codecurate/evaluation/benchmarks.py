@@ -133,12 +133,18 @@ def _plus_atol(row: dict) -> float:
         raise BenchmarkError(f"{row.get('task_id')}: atol {row.get('atol')!r} is not a number") from e
 
 
-# evalplus' special oracles (evalplus/eval/_special_oracle.py), by entry point: tasks whose outputs cannot be
-# compared with == (regex match objects: only "is not None" is compared) or whose list order is arbitrary
-# (compared as sets). Passed to the sandbox as ``tests["oracle"]``.
+# evalplus' special oracles (evalplus/eval/__init__.py ``unsafe_execute``, evalplus/eval/_special_oracle.py), by
+# entry point, passed to the sandbox as ``tests["oracle"]`` (see codecurate.sandbox.compare.evalplus_equal):
+# - MBPP_OUTPUT_NOT_NONE_TASKS: outputs are regex match objects; only "returned something" is compared;
+# - MBPP_OUTPUT_SET_EQ_TASKS: list order is arbitrary; compared as sets;
+# - Mbpp/581 surface_Area, Mbpp/558 digit_distance_nums: a second reading of the task is also accepted;
+# - HumanEval/32 find_zero: any x with |poly(xs, x)| <= atol passes.
+# (evalplus' oracles for Mbpp/164 are_equivalent and Mbpp/295 sum_div are for tasks MBPP+ v0.2.0 removed.)
 _ORACLE_OUTPUT_NOT_NONE = {"check_str", "text_match_three", "text_starta_endb"}
 _ORACLE_SET_EQ = {"similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly", "larg_nnum",
                   "intersection_array", "find_dissimilar", "Diff"}
+_ORACLE_MBPP_OTHER = {"surface_Area": "surface_area", "digit_distance_nums": "digit_distance"}
+_ORACLE_HUMANEVAL = {"find_zero": "poly_root"}
 
 
 def _plus_oracle(source: str, entry: str) -> str | None:
@@ -147,6 +153,9 @@ def _plus_oracle(source: str, entry: str) -> str | None:
             return "output_not_none"
         if entry in _ORACLE_SET_EQ:
             return "set_eq"
+        return _ORACLE_MBPP_OTHER.get(entry)
+    if source.startswith("humaneval"):
+        return _ORACLE_HUMANEVAL.get(entry)
     return None
 
 

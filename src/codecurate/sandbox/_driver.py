@@ -14,47 +14,157 @@ A worker that exits, is killed or goes quiet before reporting a case leaves that
 a report can never turn into a pass.
 """
 
+import collections
+import hashlib
 import json
 import math
 import os
+import pickle
 import resource
 import select
 import sys
 import time
 
-# -- values across the boundary: tagged JSON that keeps tuples, sets, floats (nan/inf), bytes, dict keys ----
+# -- values across the boundary ----------------------------------------------------------------------------
+# Tagged JSON that keeps what ``==`` looks at: tuples, sets, floats (nan/inf), bytes, dict keys and order,
+# big ints (as hex: no 4300-digit int<->str limit), the stdlib containers whose equality differs from their
+# base (Counter, OrderedDict, defaultdict, deque), numbers (Fraction, Decimal, numpy scalars and arrays).
+# Other subclasses of builtins (namedtuples, user subclasses, IntEnum, ...) travel as their builtin
+# content, read with the base type's own C methods: they compare as the base type's ``==`` would compare
+# them, and an overridden ``__eq__``/``__iter__`` cannot bend the result. Anything else is opaque: equal to
+# nothing. A value with more than ``VALUE_ITEMS`` items (a string counts one item per 16 characters) travels
+# as a digest (see ``_digest``): transporting and comparing it as JSON would cost more than running it.
 _MAX_DEPTH = 100
+VALUE_ITEMS = 200_000
+_SAFE_INT = 1 << 53
+_Counter, _OrderedDict, _defaultdict, _deque = (collections.Counter, collections.OrderedDict,
+                                                collections.defaultdict, collections.deque)
+_STDLIB_DICTS = {_Counter: "Counter", _OrderedDict: "OrderedDict", _defaultdict: "defaultdict"}
+# base type -> how to read a subclass instance's real content as an exact builtin (C methods, not overridable)
+_BASES = ((int, int.__index__), (float, float.__float__), (str, str.__str__), (bytes, bytes.__bytes__),
+          (list, list.copy), (tuple, lambda v: tuple.__getitem__(v, slice(None))), (dict, dict.copy),
+          (set, set.copy), (frozenset, frozenset.copy))
 
 
-def encode(v, depth=0):
-    """Encode a value built only from exact builtin types; anything else becomes an opaque repr that
-    never compares equal to an expected value (so an object with a forged ``__eq__`` cannot pass)."""
+class _TooBig(Exception):
+    pass
+
+
+def _opaque(v, why=None):
+    t = type(v)
+    if why is None:
+        try:
+            why = object.__repr__(v)
+        except Exception:  # noqa: BLE001
+            why = "<unrepresentable>"
+    return {"~r": why[:200], "~type": getattr(t, "__name__", "?")}
+
+
+def encode(v, limit=VALUE_ITEMS):
+    """Encode a value for the other side of the sandbox boundary. ``limit``: most items encoded as values
+    (None: no limit); a bigger value becomes a digest that only an identical value matches."""
+    left = [math.inf if limit is None else limit]
+    try:
+        return _enc(v, 0, left)
+    except _TooBig:
+        return _digest(v)
+    except RecursionError:
+        return _opaque(v, "<too deep>")
+
+
+def _enc(v, depth, left):
+    left[0] -= 1
+    if left[0] < 0:
+        raise _TooBig
     t = type(v)
     if depth > _MAX_DEPTH:
-        return {"~r": "<too deep>", "~type": t.__name__}
-    if v is None or t is bool or t is str:
+        return _opaque(v, "<too deep>")
+    if v is None or t is bool:
+        return v
+    if t is str:
+        left[0] -= len(v) >> 4  # a string of megabytes is an item per 16 chars: past the limit it goes by digest
+        if left[0] < 0:
+            raise _TooBig
         return v
     if t is int:
-        return v if abs(v) < (1 << 53) else {"~i": str(v)}
+        return v if -_SAFE_INT < v < _SAFE_INT else {"~i": hex(v)}
     if t is float:
         return v if math.isfinite(v) else {"~f": repr(v)}
+    d = depth + 1
     if t is list:
-        return [encode(x, depth + 1) for x in v]
+        return [_enc(x, d, left) for x in v]
     if t is tuple:
-        return {"~t": [encode(x, depth + 1) for x in v]}
+        return {"~t": [_enc(x, d, left) for x in v]}
     if t is set or t is frozenset:
-        return {"~s" if t is set else "~fs": [encode(x, depth + 1) for x in v]}
+        return {"~s" if t is set else "~fs": [_enc(x, d, left) for x in v]}
     if t is dict:
-        return {"~d": [[encode(k, depth + 1), encode(x, depth + 1)] for k, x in v.items()]}
+        return {"~d": [[_enc(k, d, left), _enc(x, d, left)] for k, x in v.items()]}
     if t is bytes:
+        left[0] -= len(v) >> 4
+        if left[0] < 0:
+            raise _TooBig
         return {"~b": v.hex()}
     if t is complex:
         return {"~c": [repr(v.real), repr(v.imag)]}
+    if t in _STDLIB_DICTS:
+        return {"~d": [[_enc(k, d, left), _enc(x, d, left)] for k, x in dict.items(v)], "~cls": _STDLIB_DICTS[t]}
+    if t is _deque:
+        return {"~dq": [_enc(x, d, left) for x in v]}
+    if t is bytearray:
+        return {"~b": bytes(v).hex(), "~cls": "bytearray"}
+    mod = getattr(t, "__module__", "")
+    if mod == "fractions" and t.__name__ == "Fraction":
+        return {"~fr": [_enc(v.numerator, d, left), _enc(v.denominator, d, left)]}
+    if mod == "decimal" and t.__name__ == "Decimal":
+        return {"~dec": str(v)}
+    if mod == "numpy":
+        if t.__name__ == "ndarray":
+            return {"~nd": _enc(v.tolist(), d, left), "dtype": str(v.dtype)}
+        if hasattr(v, "item"):  # numpy scalars compare like the Python number they hold
+            return _enc(v.item(), depth, left)
+    for base, content in _BASES:
+        if issubclass(t, base):
+            return _enc(content(v), depth, left)
+    return _opaque(v)
+
+
+class _IntoHash:
+    """A file for ``pickle.Pickler`` that feeds the hash: a huge value is digested in bounded memory."""
+
+    def __init__(self, h):
+        self.write = h.update
+
+
+def _pickle_into(h, v):
+    p = pickle.Pickler(_IntoHash(h), protocol=5)
+    p.fast = True  # no memo: the bytes depend on the value, not on which objects happen to be shared
+    p.dump(v)
+
+
+def _digest(v):
+    """SHA-256 over the value's pickle (fast mode: no memo), at C speed. Only for values too large to send.
+    Sets and (non-ordered) dicts at the top level are hashed as the sum of their elements' hashes, so their
+    iteration order (which depends on the interpreter's hash seed) does not matter. Equal values built from
+    the same types give equal digests; 1 vs 1.0, a float off by 1 ulp or a differently ordered set nested
+    inside do not: a digest can only cause a false failure, never a false pass."""
+    t = type(v)
+    h = hashlib.sha256(getattr(t, "__name__", "?").encode() + b"\0")
     try:
-        r = object.__repr__(v)
-    except Exception:  # noqa: BLE001
-        r = "<unrepresentable>"
-    return {"~r": r[:200], "~type": t.__name__}
+        if t in (set, frozenset, dict, _Counter, _defaultdict):
+            items = dict.items(v) if issubclass(t, dict) else v
+            if t is _Counter:
+                items = [kv for kv in items if kv[1] != 0]  # Counter equality ignores zero counts
+            acc = 0
+            for x in items:
+                hx = hashlib.sha256()
+                _pickle_into(hx, x)
+                acc += int.from_bytes(hx.digest(), "big")
+            h.update((acc % (1 << 256)).to_bytes(32, "big"))
+        else:
+            _pickle_into(h, v)
+    except Exception:  # noqa: BLE001 - unpicklable (a class of the program's own, a cycle): opaque
+        return _opaque(v, "<value too large to transport>")
+    return {"~h": h.hexdigest(), "~type": getattr(t, "__name__", "?")}
 
 
 class Opaque:
@@ -72,6 +182,33 @@ class Opaque:
         return f"<opaque {self.tname}: {self.r}>"
 
 
+class Digest:
+    """A value too large to transport: equal only to a digest of an identical value."""
+
+    def __init__(self, digest, tname):
+        self.digest, self.tname = digest, tname
+
+    def __eq__(self, other):
+        return type(other) is Digest and other.digest == self.digest
+
+    def __hash__(self):
+        return hash(self.digest)
+
+    def __repr__(self):
+        return f"<large {self.tname}, sha256 {self.digest[:16]}>"
+
+
+def _dict_of(cls, items):
+    d = {decode(k): decode(x) for k, x in items}
+    if cls == "Counter":
+        return _Counter(d)
+    if cls == "OrderedDict":
+        return _OrderedDict(d)
+    if cls == "defaultdict":
+        return _defaultdict(None, d)
+    return d
+
+
 def decode(v):
     if isinstance(v, list):
         return [decode(x) for x in v]
@@ -83,15 +220,34 @@ def decode(v):
         if "~fs" in v:
             return frozenset(decode(x) for x in v["~fs"])
         if "~d" in v:
-            return {decode(k): decode(x) for k, x in v["~d"]}
+            return _dict_of(v.get("~cls"), v["~d"])
         if "~i" in v:
-            return int(v["~i"])
+            return int(v["~i"], 16) if v["~i"].lstrip("-").startswith("0x") else int(v["~i"])
         if "~f" in v:
             return float(v["~f"])
         if "~b" in v:
-            return bytes.fromhex(v["~b"])
+            b = bytes.fromhex(v["~b"])
+            return bytearray(b) if v.get("~cls") == "bytearray" else b
         if "~c" in v:
             return complex(float(v["~c"][0]), float(v["~c"][1]))
+        if "~dq" in v:
+            return _deque(decode(x) for x in v["~dq"])
+        if "~fr" in v:
+            import fractions
+
+            return fractions.Fraction(decode(v["~fr"][0]), decode(v["~fr"][1]))
+        if "~dec" in v:
+            import decimal
+
+            return decimal.Decimal(v["~dec"])
+        if "~nd" in v:
+            try:
+                import numpy
+            except ImportError:
+                return Opaque("numpy array (numpy not installed)", "ndarray")
+            return numpy.array(decode(v["~nd"]), dtype=v.get("dtype"))
+        if "~h" in v:
+            return Digest(v["~h"], v.get("~type", "?"))
         if "~r" in v:
             return Opaque(v["~r"], v.get("~type", "?"))
         return {k: decode(x) for k, x in v.items()}
@@ -142,9 +298,10 @@ def _worker(job, kind, first, res_w, token):
     # Freeze the builtins the driver's own code uses (encode/decode/report) into the driver's globals,
     # so a program that replaces builtins.isinstance/repr/... cannot bend how results are encoded.
     frozen = globals()
-    for name in ("type", "abs", "str", "repr", "isinstance", "len", "int", "float", "tuple", "list", "set",
-                 "frozenset", "dict", "bytes", "complex", "object", "Exception", "BaseException", "bool",
-                 "getattr", "compile", "exec", "range", "AssertionError", "SystemExit"):
+    for name in ("type", "abs", "str", "repr", "isinstance", "issubclass", "len", "int", "float", "tuple", "list",
+                 "set", "frozenset", "dict", "bytes", "bytearray", "complex", "object", "Exception",
+                 "BaseException", "bool", "getattr", "hasattr", "hex", "slice", "compile", "exec", "range",
+                 "AssertionError", "SystemExit", "ValueError", "TypeError", "MemoryError", "RecursionError"):
         frozen[name] = getattr(builtins, name)
     g = {"__name__": "__main__", "__builtins__": builtins}
     code = job["code"]
@@ -186,14 +343,18 @@ def _worker(job, kind, first, res_w, token):
         report({"load_error": f"{type(e).__name__}: {e}"[:500]})
         os._exit(0)
     report({"loaded": True})
+    # No per-case "start" message: the driver starts case i+1's clock when case i's report arrives (half the
+    # messages; the clock can only start late, never cut a case short).
     for i in range(first, len(cases)):
-        report({"start": i})
         t0 = monotonic()
         try:
             if kind == "call":
                 out = fn(*cases[i])
+                s = monotonic() - t0  # the call alone, as evalplus times its ground truth
+                if s > 0.1:  # a big output may take a while to encode: the time limit covers the call only
+                    report({"returned": i})
                 flush()
-                report({"case": i, "ok": True, "value": enc(out), "s": monotonic() - t0})
+                report({"case": i, "ok": True, "value": enc(out), "s": s})
             else:
                 exec(compile(cases[i], f"<test case {i}>", "exec"), g)  # noqa: S102 - compiled here: a syntax error
                 # in one test case is that case's error, as in the MBPP harness
@@ -263,6 +424,11 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
     Returns the index to continue from (len(cases) when done) and a load error, if any."""
     n = len(job["cases"])
     per_test = job["timeout_per_test"]
+    case_limits = job.get("case_timeouts")  # per-case limits (evalplus: from the reference's run time)
+
+    def limit_of(i):
+        return case_limits[i] if case_limits else per_test
+
     max_out = job["max_output_bytes"]
     pid, res_r, out_r, err_r, token = _spawn(job, kind, first, stdin_data)
     bufs = {res_r: bytearray(), out_r: bytearray(), err_r: bytearray()}
@@ -270,7 +436,8 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
     current = first if kind == "stdio" else None  # the case whose clock runs
     loaded = kind == "stdio"
     started = time.monotonic()
-    case_t0 = started
+    case_t0 = case_began = started  # case_t0: when the running case's clock started; case_began: for reports
+    encoding = False  # the running case's call has returned and its output is being encoded
     load_error = None
     nxt = first
     killed_reason = None
@@ -286,7 +453,7 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
         now = time.monotonic()
         limit = deadline_total
         if current is not None:
-            limit = min(limit, case_t0 + per_test)
+            limit = min(limit, case_t0 + limit_of(current))
         elif not loaded:
             limit = min(limit, started + per_test)
         if grace is not None:
@@ -313,9 +480,11 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
                 if len(line_buf) > 64 * max_out + (1 << 20):
                     killed_reason = "result channel flooded"
                     break
-                while b"\n" in line_buf:
-                    line, _, rest = bytes(line_buf).partition(b"\n")
-                    line_buf = bytearray(rest)
+                if b"\n" not in chunk:
+                    continue
+                *lines, rest = bytes(line_buf).split(b"\n")
+                line_buf = bytearray(rest)
+                for line in lines:
                     try:
                         msg = json.loads(line)
                     except (ValueError, RecursionError):
@@ -324,26 +493,35 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
                         continue  # not from our worker code: ignore forged or garbled lines
                     if "load_error" in msg:
                         load_error = msg["load_error"]
-                    elif "loaded" in msg:
+                    elif "loaded" in msg and not loaded:
                         loaded = True
-                    elif "start" in msg:
-                        current = int(msg["start"])
-                        case_t0 = time.monotonic()
+                        current = first if first < n else None
+                        case_t0 = case_began = time.monotonic()
                         out_mark, err_mark = len(bufs[out_r]), len(bufs[err_r])
+                    elif "returned" in msg and current is not None and msg["returned"] == current and not encoding:
+                        # the call is over (evalplus' limit covers only the call); encoding its output gets a
+                        # fresh allowance of the same length, still within the total limit
+                        encoding = True
+                        case_t0 = time.monotonic()
                     elif "case" in msg and current is not None and int(msg["case"]) == current:
                         i = current
                         rec = {"status": "ok" if msg.get("ok") else ("wrong" if msg.get("wrong") else "error"),
-                               "seconds": round(time.monotonic() - case_t0, 4),
+                               "seconds": round(time.monotonic() - case_began, 4),
                                "error": msg.get("err")}
                         if "value" in msg:
                             rec["value"] = msg["value"]
+                        if isinstance(msg.get("s"), (int, float)):
+                            rec["call_seconds"] = msg["s"]
                         if kind == "stdio":
                             rec["stdout_full"] = bytes(bufs[out_r]).decode("utf-8", "replace")
                         rec["stdout"] = _excerpt(bytes(bufs[out_r][out_mark:]))
                         rec["stderr"] = _excerpt(bytes(bufs[err_r][err_mark:]))
                         results[i] = rec
                         nxt = i + 1
-                        current = None
+                        current = nxt if kind != "stdio" and nxt < n else None
+                        case_t0 = case_began = time.monotonic()
+                        encoding = False
+                        out_mark, err_mark = len(bufs[out_r]), len(bufs[err_r])
             else:
                 bufs[fd] += chunk
                 if len(bufs[fd]) > max_out:
@@ -366,7 +544,7 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
 
     def fail(i):
         if results[i] is None:
-            results[i] = {"status": status, "seconds": round(time.monotonic() - case_t0, 4), "error": why,
+            results[i] = {"status": status, "seconds": round(time.monotonic() - case_began, 4), "error": why,
                           "stdout": _excerpt(bytes(bufs[out_r][out_mark:])),
                           "stderr": _excerpt(bytes(bufs[err_r][err_mark:]))}
 

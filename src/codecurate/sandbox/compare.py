@@ -7,8 +7,15 @@
   ``mode="strict"`` for token-by-token equality per line (whitespace-normalized, trailing blanks ignored).
 - ``call_equal_apps``: APPS call-based rule (tuples become lists; ``output == expected`` or
   ``output == expected[0]``).
-- ``call_equal_evalplus``: EvalPlus rule (exact ``==``; for float outputs ``np.allclose(rtol=1e-7, atol)``
-  with atol forced to 1e-6 when 0; evalplus/eval/__init__.py ``unsafe_execute``/``is_floats``).
+- ``evalplus_equal``: EvalPlus rule (evalplus/eval/__init__.py ``unsafe_execute``/``is_floats``): exact
+  ``==``; else, when the task has an ``atol`` or the expected value is a float / list of floats (atol then
+  forced to 1e-6), same type, same length and ``np.allclose(out, exp, rtol=1e-7, atol)``. Plus its special
+  oracles (evalplus/eval/_special_oracle.py), named in ``tests["oracle"]``:
+  ``output_not_none`` (regex-match tasks: only "returned something" is compared), ``set_eq`` (list order is
+  arbitrary: ``set(out) == set(exp)``), ``poly_root`` (HumanEval/32 ``find_zero``: any x with
+  ``|poly(xs, x)| <= atol``), ``surface_area`` (Mbpp/581) and ``digit_distance`` (Mbpp/558): a second
+  accepted reading of the task. One deviation: evalplus lets a forced atol of 1e-6 stick to the remaining
+  inputs of the task (its loop reassigns ``atol``); we apply it per input.
 """
 
 from __future__ import annotations
@@ -146,13 +153,72 @@ def _flat_floats(x: Any) -> list[float] | None:
     return None
 
 
+EVALPLUS_ORACLES = ("output_not_none", "set_eq", "poly_root", "surface_area", "digit_distance")
+
+
+def _poly(xs: list, x: float) -> float:
+    """evalplus' HumanEval/32 oracle: xs[0] + xs[1] * x + ... + xs[n] * x^n, with ``math.pow``."""
+    return sum(c * math.pow(x, i) for i, c in enumerate(xs))
+
+
+def _surface_area(base_edge: float, height: float) -> int:
+    """Mbpp/581's second reading (evalplus): ``height`` is the pyramid's perpendicular height."""
+    slant = math.sqrt((base_edge / 2) ** 2 + height**2)
+    return round(base_edge**2 + 4 * (base_edge * slant) / 2)
+
+
+def _digit_distance(a: int, b: int) -> int:
+    """Mbpp/558's second reading (evalplus): pad the shorter number with leading zeros."""
+    x, y = str(a), str(b)
+    w = max(len(x), len(y))
+    return sum(abs(int(p) - int(q)) for p, q in zip(x.zfill(w), y.zfill(w)))
+
+
+def _evalplus_close(out: Any, exp: Any, atol: float) -> bool:
+    """evalplus: ``type(out) == type(exp)``, equal lengths for sequences, ``np.allclose(rtol=1e-7, atol)``."""
+    if type(out) is not type(exp):
+        return False
+    if isinstance(exp, (list, tuple)) and len(out) != len(exp):
+        return False
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        a, b = _flat_floats(out), _flat_floats(exp)
+        return a is not None and b is not None and _allclose(a, b, rtol=1e-7, atol=atol)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bool(np.allclose(out, exp, rtol=1e-07, atol=atol))
+
+
+def evalplus_equal(output: Any, expected: Any, atol: float = 0.0, oracle: str | None = None,
+                   args: list | None = None) -> bool:
+    """One EvalPlus input: does ``output`` pass against ``expected`` (the reference's output; for
+    ``output_not_none`` the reference's ``output is not None``)? ``args``: the input, for oracles that
+    need it. Any exception while comparing is a failure, as in evalplus. Unknown oracles are refused
+    earlier, by ``runner._validate_tests``."""
+    try:
+        if oracle == "poly_root":  # expected is not looked at: any root passes
+            return abs(_poly(args[0], output)) <= atol
+        exact = _safe_eq(output, expected)
+        if oracle == "set_eq":
+            exact = set(output) == set(expected)
+        elif oracle == "output_not_none":
+            exact = output == expected if isinstance(output, bool) else expected == (output is not None)
+        elif oracle == "surface_area":
+            exact = exact or abs(output - _surface_area(*args)) <= atol
+        elif oracle == "digit_distance":
+            exact = exact or output == _digit_distance(*args)
+        if atol == 0 and _is_floats(expected):
+            atol = 1e-6  # evalplus: "enforce atol for float comparison"
+        if not exact and atol != 0:
+            return _evalplus_close(output, expected, atol)
+        return bool(exact)
+    except Exception:  # noqa: BLE001 - evalplus counts any exception in the check as a failed input
+        return False
+
+
 def call_equal_evalplus(output: Any, expected: Any, atol: float = 0.0) -> bool:
-    if _safe_eq(output, expected):
-        return True
-    if atol == 0 and _is_floats(expected):
-        atol = 1e-6
-    if atol:
-        a, b = _flat_floats(output), _flat_floats(expected)
-        if a is not None and b is not None:
-            return _allclose(a, b, rtol=1e-7, atol=atol)
-    return False
+    """``evalplus_equal`` without a special oracle."""
+    return evalplus_equal(output, expected, atol)

@@ -1,5 +1,11 @@
 """Sandbox limits. Defaults follow APPS (4 s per test, 10 s per problem: hendrycks/apps eval/testing_util.py,
-test_one_solution.py) and the human-eval/evalplus memory caps (evalplus: 4 GiB; we default to 2 GiB)."""
+test_one_solution.py) and the human-eval/evalplus memory caps (evalplus: 4 GiB; we default to 2 GiB).
+
+Call cases whose expected output comes from a reference solution (EvalPlus) get evalplus' limits instead
+(evalplus/eval/__init__.py ``untrusted_check``, evalplus/config.py): per input
+``max(min_time_limit, gt_time_limit_factor * reference seconds)``, per program ``min(task_time_limit, sum of
+the per-input limits) + 1``. The reference itself runs under ``reference_timeout`` (evalplus runs its ground
+truth with no limit)."""
 
 from __future__ import annotations
 
@@ -21,12 +27,19 @@ class SandboxConfig:
     max_output_bytes: int = 4 << 20  # stdout/stderr captured per worker; more kills it
     tmp_mb: int = 64  # size of the private tmpfs the program sees as its working dir and /tmp
     recursion_limit: int = 10000  # sys.setrecursionlimit inside the program (LiveCodeBench uses 50000)
+    gt_time_limit_factor: float = 4.0  # evalplus DEFAULT_GT_TIME_LIMIT_FACTOR
+    min_time_limit: float = 4.0  # evalplus DEFAULT_MIN_TIME_LIMIT at HEAD (1.0 in the 0.3.1 wheel)
+    task_time_limit: float = 60.0  # evalplus EVALPLUS_TIMEOUT_PER_TASK
+    reference_timeout: float = 300.0  # wall-clock seconds for a reference solution on all its cases
+    reference_cache_dir: str | None = None  # also keep reference outputs on disk here (evalplus caches its
+    # ground truth in ~/.cache/evalplus); None: in memory only, for the life of the process
     python: str | None = None  # interpreter to run programs with; default: the current one
     use_site: bool = False  # run `python -I` with site (slower); default `-I -S` + the host's site-packages
     allow_unisolated: bool = False  # run even when a protection is missing (trusted code only)
 
     def __post_init__(self) -> None:
-        for name in ("timeout_per_test", "timeout_total"):
+        for name in ("timeout_per_test", "timeout_total", "gt_time_limit_factor", "min_time_limit", "task_time_limit",
+                     "reference_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SandboxConfig.{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("memory_mb", "max_processes", "max_file_mb", "max_open_files", "max_output_bytes",

@@ -144,12 +144,14 @@ def setup_message(python: str, network: bool, mounts: bool, tmp_mb: int) -> dict
             "binds": list(binds), "tmp_mb": int(tmp_mb)}
 
 
-def rlimits(config) -> dict:
+def rlimits(config, timeout_total: float | None = None) -> dict:
+    """The rlimits of one program; ``timeout_total`` (default ``config.timeout_total``) sets the CPU limit."""
     import math
 
     mb = 1 << 20
+    total = config.timeout_total if timeout_total is None else timeout_total
     return {
-        resource.RLIMIT_CPU: math.ceil(config.timeout_total) + 1,
+        resource.RLIMIT_CPU: math.ceil(total) + 1,
         resource.RLIMIT_AS: int(config.memory_mb) * mb,
         resource.RLIMIT_NPROC: int(config.max_processes),
         resource.RLIMIT_FSIZE: int(config.max_file_mb) * mb,

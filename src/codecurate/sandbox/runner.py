@@ -7,6 +7,13 @@ worker (restarted after a case that times out or kills it), each ``stdio`` case 
 stdin/stdout process, as a judge runs it). See ``_driver.py`` for the protocol and ``isolation.py`` for
 the protections.
 
+Call cases with output None (EvalPlus) are judged against a reference solution: it runs once in the sandbox
+per (reference, inputs) and its outputs and per-call times are cached in memory, so n samples of a task
+cost one reference run. A candidate's outputs come back as tagged values (``_driver.encode``) and are
+compared on the host with ``compare.evalplus_equal`` (evalplus' rule and special oracles), each input under
+``max(min_time_limit, gt_time_limit_factor x reference time)``. Test inputs always travel in full; only
+outputs too large to send travel as a digest.
+
 Result codes per case follow APPS (hendrycks/apps eval/testing_util.py): True pass, False wrong answer,
 -1 runtime error or timeout, -2 compile error (also: the code or test setup raised while loading, or
 ``fn_name`` is missing).
@@ -15,7 +22,9 @@ Result codes per case follow APPS (hendrycks/apps eval/testing_util.py): True pa
 from __future__ import annotations
 
 import atexit
+import collections
 import functools
+import hashlib
 import json
 import os
 import select
@@ -32,7 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from codecurate.sandbox import _driver, isolation
-from codecurate.sandbox.compare import call_equal_apps, call_equal_evalplus, stdio_equal
+from codecurate.sandbox.compare import (
+    EVALPLUS_ORACLES,
+    call_equal_apps,
+    evalplus_equal,
+    stdio_equal,
+)
 from codecurate.sandbox.config import SandboxConfig, SandboxUnavailable
 
 DRIVER_SOURCE = Path(_driver.__file__).read_text(encoding="utf-8")
@@ -178,7 +192,10 @@ class _Zygote:
         self.proc.stdin.flush()
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
+        buf = bytearray(self.buf)  # grows in place: a report of many MB arrives in linear time
+        scanned = 0
+        while (nl := buf.find(b"\n", scanned)) < 0:
+            scanned = len(buf)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("sandbox driver did not answer in time (killed)")
@@ -187,9 +204,9 @@ class _Zygote:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     raise EOFError(f"sandbox driver exited (code {self.proc.poll()}) without a report")
-                self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return json.loads(line)
+                buf += chunk
+        self.buf = bytes(buf[nl + 1:])
+        return json.loads(buf[:nl])
 
     def kill(self) -> None:
         if self.owner_pid != os.getpid():
@@ -244,9 +261,12 @@ def shutdown() -> None:
 
 def _job(job: dict, config: SandboxConfig, python: str, uid: int | None, mounts: bool,
          host_dir: str | None) -> dict:
-    limits = dict(zip(("cpu", "as", "nproc", "fsize", "nofile", "core"), isolation.rlimits(config).values()))
+    """The driver's job: the program and cases plus limits. ``job`` may carry its own ``timeout_total`` and
+    ``case_timeouts`` (evalplus limits, reference runs); otherwise the config's APPS-style limits hold."""
+    total = job.get("timeout_total") or config.timeout_total
+    limits = dict(zip(("cpu", "as", "nproc", "fsize", "nofile", "core"), isolation.rlimits(config, total).values()))
     scratch = isolation.mount_plan(python)[0] if mounts else ()
-    return dict(job, timeout_per_test=config.timeout_per_test, timeout_total=config.timeout_total,
+    return dict(job, timeout_per_test=config.timeout_per_test, timeout_total=total,
                 max_output_bytes=config.max_output_bytes, recursion_limit=config.recursion_limit,
                 sys_path=[] if config.use_site else isolation.host_site_paths(),
                 isolation={"scratch": list(scratch), "workdir": isolation.WORKDIR if mounts else host_dir,
@@ -270,7 +290,8 @@ def _run_driver(job: dict, config: SandboxConfig) -> tuple[dict | None, str]:
     ok = False
     try:
         z = _acquire(key)
-        report = z.request(job, config.timeout_total + config.timeout_per_test + 10)
+        report = z.request(job, job["timeout_total"] + max(job.get("case_timeouts") or [config.timeout_per_test])
+                           + 10)
         ok = True
         return report, ""
     except (TimeoutError, EOFError, OSError, ValueError) as e:
@@ -331,6 +352,7 @@ def run_program(code: str, stdin: str = "", config: SandboxConfig | None = None)
 
 
 def _case_inputs(tests: dict) -> list:
+    """Encoded test inputs: stdio text, assert statements, or call arguments (in full, never a digest)."""
     kind = tests["kind"]
     cases = tests.get("cases") or []
     if kind == "assert":
@@ -338,7 +360,7 @@ def _case_inputs(tests: dict) -> list:
     if kind == "stdio":
         return [{"input": c["input"] if isinstance(c["input"], str) else "\n".join(map(str, c["input"]))}
                 for c in cases]
-    return [_driver.encode(list(c["input"]) if isinstance(c["input"], (list, tuple)) else [c["input"]])
+    return [_driver.encode(list(c["input"]) if isinstance(c["input"], (list, tuple)) else [c["input"]], limit=None)
             for c in cases]
 
 
@@ -347,6 +369,10 @@ def _validate_tests(tests: Any) -> None:
         raise ValueError(f"tests must be a dict with kind 'assert', 'stdio' or 'call'; got {tests!r:.200}")
     if tests["kind"] == "call" and not tests.get("fn_name"):
         raise ValueError("tests of kind 'call' need 'fn_name' (a function name or 'Solution().method')")
+    oracle = tests.get("oracle")
+    if oracle is not None and (tests["kind"] != "call" or oracle not in EVALPLUS_ORACLES):
+        raise ValueError(f"tests['oracle'] {oracle!r} is not valid: use one of {', '.join(EVALPLUS_ORACLES)} "
+                         "with call tests")
     for i, c in enumerate(tests.get("cases") or []):
         if tests["kind"] == "stdio" and not (isinstance(c, dict) and "input" in c and "output" in c):
             raise ValueError(f"stdio test case {i} must be {{'input': str, 'output': str}}, got {c!r:.200}")
@@ -374,32 +400,121 @@ def _outcome(results: list, per_case: list[dict], seconds: float, error: str | N
                        error)
 
 
-def _reference_outputs(reference_code: str, tests: dict, idx: list[int], config: SandboxConfig) -> dict:
-    """Run the reference solution on the cases whose expected output is None (EvalPlus plus inputs)."""
-    key = (reference_code, tests.get("fn_name"), tests.get("setup") or "",
-           json.dumps([_case_inputs({"kind": "call", "cases": [tests["cases"][i]]})[0] for i in idx]))
-    return _ref_cached(key, config)
+@dataclass
+class _Reference:
+    values: list  # decoded outputs of the reference, one per case it ran
+    seconds: list[float]  # the reference's time per call (the call alone, as evalplus measures it)
+    encoded: list = field(default_factory=list, repr=False)  # the values as the sandbox sent them
 
 
-@functools.lru_cache(maxsize=1024)
-def _ref_cached(key: tuple, config: SandboxConfig) -> dict:
-    reference_code, fn_name, setup, cases_json = key
-    cases = json.loads(cases_json)
-    report, err = _run_driver({"kind": "call", "code": reference_code, "setup": setup, "fn_name": fn_name,
-                               "cases": cases}, config)
+_ref_lock = threading.Lock()
+_ref_cache: collections.OrderedDict[str, _Reference | RuntimeError] = collections.OrderedDict()
+_ref_pending: dict[str, threading.Event] = {}
+_REF_CACHE_SIZE = 512
+
+
+def _reference_outputs(reference_code: str, tests: dict, inputs: list, config: SandboxConfig) -> _Reference:
+    """Run the reference solution on ``inputs`` (encoded call arguments), in the sandbox, once: results are
+    cached by content (code, entry point, setup, inputs, limits) in memory and, with
+    ``config.reference_cache_dir``, on disk; concurrent requests for the same reference wait for the first
+    one instead of running it again."""
+    key = hashlib.sha256(json.dumps([reference_code, tests.get("fn_name"), tests.get("setup") or "", inputs,
+                                     config.memory_mb, config.reference_timeout, _python(config)]).encode()
+                         ).hexdigest()
+    while True:
+        with _ref_lock:
+            if key in _ref_cache:
+                _ref_cache.move_to_end(key)
+                hit = _ref_cache[key]
+                if isinstance(hit, RuntimeError):
+                    raise RuntimeError(str(hit))
+                return hit
+            waiting = _ref_pending.get(key)
+            if waiting is None:
+                _ref_pending[key] = threading.Event()
+                break
+        waiting.wait()
+    try:
+        try:
+            ref: _Reference | RuntimeError | None = _disk_cache_get(config, key)
+            if ref is None:
+                ref = _run_reference(reference_code, tests, inputs, config)
+                _disk_cache_put(config, key, ref)
+        except RuntimeError as e:
+            ref = e  # cached too: every sample of the task fails the same way without re-running it
+        with _ref_lock:
+            _ref_cache[key] = ref
+            while len(_ref_cache) > _REF_CACHE_SIZE:
+                _ref_cache.popitem(last=False)
+        if isinstance(ref, RuntimeError):
+            raise ref
+        return ref
+    finally:
+        with _ref_lock:
+            _ref_pending.pop(key).set()
+
+
+def _disk_cache_path(config: SandboxConfig, key: str) -> str | None:
+    return os.path.join(config.reference_cache_dir, key[:2], key + ".json") if config.reference_cache_dir else None
+
+
+def _disk_cache_get(config: SandboxConfig, key: str) -> _Reference | None:
+    path = _disk_cache_path(config, key)
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return _Reference([_driver.decode(v) for v in data["values"]], [float(s) for s in data["seconds"]],
+                          data["values"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable or from another version: run the reference again
+
+
+def _disk_cache_put(config: SandboxConfig, key: str, ref: _Reference) -> None:
+    path = _disk_cache_path(config, key)
+    if path is None:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"values": ref.encoded, "seconds": ref.seconds}, f)
+    os.replace(tmp, path)  # atomic: concurrent evaluations never read a half-written file
+
+
+def _run_reference(reference_code: str, tests: dict, inputs: list, config: SandboxConfig) -> _Reference:
+    limit = config.reference_timeout
+    report, err = _run_driver({"kind": "call", "code": reference_code, "setup": tests.get("setup") or "",
+                               "fn_name": tests.get("fn_name"), "cases": inputs, "timeout_total": limit,
+                               "case_timeouts": [limit] * len(inputs)}, config)
     if report is None or report.get("compile_error") or report.get("load_error"):
-        raise RuntimeError(f"reference solution failed: {err or report.get('compile_error') or report.get('load_error')}")
-    out = {}
+        why = err or report.get("compile_error") or report.get("load_error")
+        raise RuntimeError(f"reference solution failed: {why}")
+    values, seconds, encoded = [], [], []
     for j, c in enumerate(report["cases"]):
         if not c or c.get("status") != "ok":
-            raise RuntimeError(f"reference solution failed on plus input {j}: {(c or {}).get('error')}")
-        out[j] = c["value"]
-    return out
+            raise RuntimeError(f"reference solution failed on input {j}: {(c or {}).get('error') or 'not run'}")
+        encoded.append(c["value"])
+        values.append(_driver.decode(c["value"]))
+        seconds.append(float(c.get("call_seconds", c.get("seconds", 0.0))))
+    return _Reference(values, seconds, encoded)
+
+
+def _safe_repr(v: Any) -> str:
+    try:
+        return repr(v)[:200]
+    except Exception as e:  # noqa: BLE001 - e.g. an int over the 4300-digit str limit
+        return f"<{type(v).__name__}: repr failed: {type(e).__name__}>"
 
 
 def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
               reference_code: str | None = None, stdio_compare: str = "apps") -> TestOutcome:
-    """Run ``code`` against a canonical ``tests`` dict (see ``codecurate.records``); per-case APPS codes."""
+    """Run ``code`` against a canonical ``tests`` dict (see ``codecurate.records``); per-case APPS codes.
+
+    ``call`` cases with output None take their expected output from ``reference_code`` (run once in the
+    sandbox and cached) and are judged as EvalPlus judges them: ``compare.evalplus_equal`` with the task's
+    ``atol`` and special oracle (``tests["oracle"]``), under per-input time limits derived from the
+    reference's run time (see ``SandboxConfig``)."""
     config = config or SandboxConfig()
     _validate_tests(tests)
     t0 = time.monotonic()
@@ -410,23 +525,32 @@ def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
         return _outcome([], [], 0.0)
     expected: list[Any] = [None] * n
     from_reference = [False] * n
+    oracle = tests.get("oracle")
+    inputs = _case_inputs(tests)
+    job = {"kind": kind, "code": code, "setup": tests.get("setup") or "", "fn_name": tests.get("fn_name"),
+           "cases": inputs}
     if kind == "call":
         missing = [i for i, c in enumerate(cases) if c.get("output") is None]
+        limits = [config.timeout_per_test] * n
         if missing:
             if reference_code is None:
                 raise ValueError(f"{len(missing)} call case(s) have output None and no reference_code was given "
                                  "to compute them (EvalPlus plus inputs need the canonical solution)")
-            ref = _reference_outputs(reference_code, tests, missing, config)
+            ref = _reference_outputs(reference_code, tests, [inputs[i] for i in missing], config)
             for j, i in enumerate(missing):
-                expected[i] = _driver.decode(ref[j])
+                expected[i] = ref.values[j]
                 from_reference[i] = True
+                limits[i] = max(config.min_time_limit, config.gt_time_limit_factor * ref.seconds[j])
+            job["case_timeouts"] = limits
+            job["timeout_total"] = min(config.task_time_limit, sum(limits)) + 1  # evalplus untrusted_check
         for i, c in enumerate(cases):
             if not from_reference[i]:
                 expected[i] = c.get("output")
+        if oracle == "output_not_none":  # evalplus keeps only "the reference returned something"
+            expected = [e if isinstance(e, bool) and not from_reference[i] else e is not None
+                        for i, e in enumerate(expected)]
     elif kind == "stdio":
         expected = [c["output"] for c in cases]
-    job = {"kind": kind, "code": code, "setup": tests.get("setup") or "", "fn_name": tests.get("fn_name"),
-           "cases": _case_inputs(tests)}
     report, err = _run_driver(job, config)
     seconds = time.monotonic() - t0
     if report is None:
@@ -451,10 +575,12 @@ def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
                 ok = stdio_equal(c.get("stdout_full", ""), expected[i], stdio_compare)
             else:
                 got = _driver.decode(c.get("value"))
-                ok = (call_equal_evalplus(got, expected[i], atol) if from_reference[i]
-                      else call_equal_apps(got, expected[i], atol))
+                if from_reference[i] or oracle:
+                    ok = evalplus_equal(got, expected[i], atol, oracle, cases[i]["input"])
+                else:
+                    ok = call_equal_apps(got, expected[i], atol)
                 if not ok:
-                    info["got"] = repr(got)[:200]
+                    info["got"] = _safe_repr(got)
             results.append(bool(ok))
             info["status"] = "passed" if ok else "wrong_answer"
         elif c["status"] == "wrong":
