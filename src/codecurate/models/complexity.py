@@ -1,0 +1,158 @@
+"""Instruction complexity (and response quality) scoring with a DEITA/XCoder-style scorer LM.
+
+DEITA (``hkust-nlp/deita@b279f2c329b4:src/deita/selection/scorer/{base,llama_scorer}.py``) and XCoder
+(``banksy23/XCoder@65ac3dbeaaa0:complexity.py``) fill a fixed prompt with the instruction, read the model's
+next-token distribution at the end of the prompt, take the logits of the six digit tokens "1".."6", softmax
+over those six, and return the expectation with weights 1..6 (DEITA) or 0..5 (XCoder's scale).
+Models: ``hkust-nlp/deita-complexity-scorer``, ``banksy235/XCoder-Complexity-Scorer`` (any causal LM works).
+
+Faithful points: the raw prompt string (no chat template), tokenized with the tokenizer's special tokens and
+not truncated (DEITA); digit ids resolved from the tokenizer ("1".."6"; for Llama-3 these are 16..21, for
+Llama-2 29896.., as the references hard-code) or given explicitly.
+
+Deviations (documented): the logits come from one plain forward pass at the last prompt position, not from
+``generate(output_scores=True)``, whose scores are post-processed by the checkpoint's generation config
+(temperature/top-p can rescale or -inf the digits; selection_algorithms.md §3.2); that matches the vLLM path.
+A failed item (empty instruction, prompt longer than ``max_length``) is ``None`` with a reason in
+``last_errors`` rather than DEITA's 3.0 / XCoder's 2.0 constant; pass ``fallback=3.0`` / ``2.0`` for theirs.
+Prompts are batched (right padding without a mask is exact for causal models: the last real position never
+sees the pads) and the output layer is applied to one row per prompt.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+COMPLEXITY_TEMPLATE = ("You are a helpful assistant. Please identify the complexity score of the following user "
+                       "query. \n##Query: {instruction}  \n##Complexity: ")
+QUALITY_TEMPLATE = ("You are a helpful assistant. Please identify the quality score of the Response corresponding "
+                    "to the Question. \n #Question#:\n{instruction}\n#Response#:\n{output} \n##Quality: ")
+WEIGHTS = {"deita": (1, 2, 3, 4, 5, 6), "xcoder": (0, 1, 2, 3, 4, 5)}
+
+
+def digit_token_ids(tokenizer, digits: str = "123456") -> list[int]:
+    """Token id of each digit as the model would emit it right after the prompt."""
+    ids = []
+    unk = getattr(tokenizer, "unk_token_id", None)
+    for d in digits:
+        tid = tokenizer.convert_tokens_to_ids(d)
+        if tid is None or tid == unk:
+            enc = tokenizer.encode(d, add_special_tokens=False)
+            tid = enc[-1] if enc else None
+        if tid is None or tokenizer.decode([tid]).strip() != d:
+            raise ValueError(f"tokenizer has no single token for digit {d!r}; pass digit_token_ids=[...] "
+                             f"(6 ids for '1'..'6')")
+        ids.append(int(tid))
+    return ids
+
+
+class ComplexityScorer:
+    """Expected score over the digit-token probabilities of the next token after ``template``.
+
+    ``scale="deita"`` weights 1..6 (default), ``scale="xcoder"`` 0..5. ``score(instructions)`` returns
+    ``list[float | None]``; reasons for the ``None`` entries are in ``last_errors`` (same order).
+    """
+
+    def __init__(self, model: str | None = None, template: str = COMPLEXITY_TEMPLATE, *, scale: str = "deita",
+                 max_length: int | None = None, batch_size: int | None = None, device: str | None = None,
+                 dtype: str | None = None, digit_ids: list[int] | None = None, fallback: float | None = None,
+                 max_batch_tokens: int | None = None, lm: Any = None, tokenizer: Any = None):
+        if scale not in WEIGHTS:
+            raise ValueError(f"unknown complexity scale {scale!r}; valid: {', '.join(WEIGHTS)}")
+        if "{instruction}" not in template:
+            raise ValueError("complexity template needs an {instruction} placeholder")
+        from codecurate.models.hf_common import load_causal_lm, model_max_length, split_head
+
+        if lm is None:
+            if model is None:
+                raise ValueError("ComplexityScorer needs a model path/hub id (model=...) or a loaded lm=")
+            lm, tok, dev = load_causal_lm(model, device=device, dtype=dtype)
+            tokenizer = tokenizer or tok
+        else:
+            if tokenizer is None:
+                raise ValueError("ComplexityScorer(lm=...) also needs tokenizer=")
+            dev = str(next(lm.parameters()).device)
+        self.lm, self.tokenizer, self.device = lm, tokenizer, dev
+        self.template = template
+        self.weights = WEIGHTS[scale]
+        self.digit_ids = list(digit_ids) if digit_ids is not None else digit_token_ids(tokenizer)
+        if len(self.digit_ids) != 6:
+            raise ValueError(f"digit_ids must list 6 token ids (for '1'..'6'), got {len(self.digit_ids)}")
+        self.fallback = fallback
+        self.max_length = int(max_length or model_max_length(lm, tokenizer) or 10**9)
+        on_cpu = dev.startswith("cpu")
+        self.batch_size = int(batch_size or (8 if on_cpu else 32))
+        self.max_batch_tokens = int(max_batch_tokens or (4096 if on_cpu else 65536))
+        self.head = split_head(lm)
+        self.last_errors: list[str | None] = []
+
+    def _fill(self, **fields: str) -> str:
+        text = self.template
+        for k, v in fields.items():
+            text = text.replace("{" + k + "}", v)
+        return text
+
+    def score(self, instructions: list[str]) -> list[float | None]:
+        """Complexity of each instruction (``template`` filled with ``{instruction}``)."""
+        prompts = [self._fill(instruction=q) if isinstance(q, str) and q else None for q in instructions]
+        return self._score_prompts(prompts, ["empty instruction"] * len(prompts))
+
+    def score_quality(self, pairs: list[tuple[str, str]], template: str = QUALITY_TEMPLATE) -> list[float | None]:
+        """DEITA's response-quality score for (instruction, response) pairs (same digit read-out)."""
+        prompts = [template.replace("{instruction}", q).replace("{output}", a) if q and a else None
+                   for q, a in pairs]
+        return self._score_prompts(prompts, ["empty instruction or response"] * len(prompts))
+
+    def _score_prompts(self, prompts: list[str | None], empty_reasons: list[str]) -> list[float | None]:
+        import torch
+
+        n = len(prompts)
+        scores: list[float | None] = [None] * n
+        errors: list[str | None] = [None] * n
+        live = [i for i, p in enumerate(prompts) if p is not None]
+        for i in range(n):
+            if prompts[i] is None:
+                errors[i] = empty_reasons[i]
+        enc = self.tokenizer([prompts[i] for i in live], add_special_tokens=True, verbose=False)["input_ids"] \
+            if live else []
+        ids = {}
+        for i, e in zip(live, enc):
+            if len(e) > self.max_length:
+                errors[i] = f"prompt is {len(e)} tokens, over max_length={self.max_length}"
+            elif len(e) == 0:
+                errors[i] = "empty prompt"
+            else:
+                ids[i] = list(e)
+        order = sorted(ids, key=lambda i: -len(ids[i]))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        digit = torch.tensor(self.digit_ids, device=self.device)
+        w = torch.tensor(self.weights, dtype=torch.float64)
+        batches, cur = [], []
+        for i in order:
+            if cur and (len(cur) >= self.batch_size or len(ids[cur[0]]) * (len(cur) + 1) > self.max_batch_tokens):
+                batches.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            batches.append(cur)
+        with torch.inference_mode():
+            for b in batches:
+                width = len(ids[b[0]])
+                x = torch.tensor([ids[i] + [pad] * (width - len(ids[i])) for i in b], device=self.device)
+                last = torch.tensor([len(ids[i]) - 1 for i in b], device=self.device)
+                rows = torch.arange(len(b), device=self.device)
+                if self.head.exact:
+                    z = self.head.logits(self.head.hidden(x)[rows, last])
+                else:
+                    z = self.head.full_logits(x)[rows, last]
+                p = torch.softmax(z.float()[:, digit].double(), dim=-1).cpu()
+                for i, v in zip(b, (p * w).sum(-1).tolist()):
+                    if math.isfinite(v):
+                        scores[i] = v
+                    else:
+                        errors[i] = "nan"
+        if self.fallback is not None:
+            scores = [self.fallback if s is None else s for s in scores]
+        self.last_errors = errors
+        return scores
