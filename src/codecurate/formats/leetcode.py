@@ -2,13 +2,15 @@
 
 ``leetcode``: ``problem`` (statement with the ``class Solution`` starter), ``solutions`` (one Python string),
 ``tests = {"functional": "def check(candidate): ...\\ncheck(Solution().method)"}`` -> assert tests whose single
-case is that script.
+case is that script; ``tests["prelude"]`` carries what the LeetCode judge provides implicitly (typing, collections,
+ListNode/TreeNode and the list_node/tree_node helpers), run before the solution.
 ``codeforces``: ``problem`` and ``tests`` = [{input, output}] -> stdin/stdout tests; no solution.
 """
 
 from __future__ import annotations
 
 from codecurate.formats.base import Format
+from codecurate.formats.leetcode_prelude import LEETCODE_PRELUDE
 
 
 class _ProblemSolutions(Format):
@@ -40,7 +42,8 @@ class LeetCode(_ProblemSolutions):
         code = raw.get("solutions") or ""
         if isinstance(code, list):
             code = code[0] if code else ""
-        tests = {"kind": "assert", "setup": "", "fn_name": None, "cases": [raw["tests"]["functional"]]}
+        tests = {"kind": "assert", "setup": "", "fn_name": None, "cases": [raw["tests"]["functional"]],
+                 "prelude": LEETCODE_PRELUDE}
         return self.make(raw, index, instruction=raw.get("problem") or "", response=code, code=code, tests=tests)
 
     def empty(self):

@@ -83,6 +83,13 @@ class ProgramResult:
 # -- protections ---------------------------------------------------------------------------------------
 
 
+def with_prelude(code: str, tests: dict) -> str:
+    """Code preceded by ``tests["prelude"]``: what a judge provides implicitly (e.g. LeetCode's imports and
+    ListNode/TreeNode helpers), run in the same globals before the program."""
+    prelude = tests.get("prelude")
+    return f"{prelude}\n{code}" if prelude else code
+
+
 def _python(config: SandboxConfig) -> str:
     return config.python or sys.executable
 
@@ -484,7 +491,8 @@ def _disk_cache_put(config: SandboxConfig, key: str, ref: _Reference) -> None:
 
 def _run_reference(reference_code: str, tests: dict, inputs: list, config: SandboxConfig) -> _Reference:
     limit = config.reference_timeout
-    report, err = _run_driver({"kind": "call", "code": reference_code, "setup": tests.get("setup") or "",
+    report, err = _run_driver({"kind": "call", "code": with_prelude(reference_code, tests),
+                               "setup": tests.get("setup") or "",
                                "fn_name": tests.get("fn_name"), "cases": inputs, "timeout_total": limit,
                                "case_timeouts": [limit] * len(inputs)}, config)
     if report is None or report.get("compile_error") or report.get("load_error"):
@@ -527,8 +535,8 @@ def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
     from_reference = [False] * n
     oracle = tests.get("oracle")
     inputs = _case_inputs(tests)
-    job = {"kind": kind, "code": code, "setup": tests.get("setup") or "", "fn_name": tests.get("fn_name"),
-           "cases": inputs}
+    job = {"kind": kind, "code": with_prelude(code, tests), "setup": tests.get("setup") or "",
+           "fn_name": tests.get("fn_name"), "cases": inputs}
     if kind == "call":
         missing = [i for i, c in enumerate(cases) if c.get("output") is None]
         limits = [config.timeout_per_test] * n
