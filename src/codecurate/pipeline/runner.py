@@ -151,6 +151,13 @@ def _reason_key(reason: str) -> str:
     return head if len(head) <= 120 else head[:117] + "..."
 
 
+def warm_worker() -> None:
+    """Import what shard tasks need, once per worker, while the main process reads the input."""
+    from codecurate.pipeline.registry import load_all
+
+    load_all()
+
+
 def run_shard_task(task: dict) -> dict:
     op = _get_op(task["spec"])
     table = sh.read_table(Path(task["in_path"]))
@@ -467,6 +474,8 @@ class Runner:
             prog = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=self.console, transient=False)
             prog.start()
+        if any(not (set(get_op(st.op).needs) & IN_PROCESS_NEEDS) for st in r.stages):
+            self.executor.warm(warm_worker)  # worker start-up overlaps the read stage
         try:
             d, m = self._read_stage(prog)
             for i in range(1, len(r.stages) + 1):

@@ -18,6 +18,18 @@ class LocalExecutor:
         self.workers = max(1, workers)
         self._pool: ProcessPoolExecutor | None = None
 
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"))
+        return self._pool
+
+    def warm(self, fn: Callable[[], Any] | None = None) -> None:
+        """Start the workers now (without waiting), so their start-up overlaps work in this process."""
+        if self.workers > 1:
+            pool = self._ensure_pool()
+            for _ in range(self.workers):
+                pool.submit(fn or _noop)
+
     def map(self, fn: Callable[[dict], Any], tasks: list[dict], parallel: bool = True,
             on_done: Callable[[dict, Any], None] | None = None) -> list[Any]:
         if not parallel or self.workers == 1 or len(tasks) <= 1:
@@ -28,9 +40,8 @@ class LocalExecutor:
                 if on_done:
                     on_done(t, r)
             return out
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"))
-        futures = [self._pool.submit(fn, t) for t in tasks]
+        pool = self._ensure_pool()
+        futures = [pool.submit(fn, t) for t in tasks]
         out = []
         for t, f in zip(tasks, futures):
             r = f.result()
@@ -43,3 +54,7 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+
+def _noop() -> None:
+    return None
