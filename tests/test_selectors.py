@@ -29,6 +29,7 @@ from codecurate.ops.select.kmeans_diverse import KmeansDiverse  # noqa: E402
 from codecurate.ops.select.semantic_dedup import SemanticDedup  # noqa: E402
 from codecurate.ops.select.xcoder import Xcoder  # noqa: E402
 from codecurate.pipeline.registry import get_op  # noqa: E402
+from codecurate.io import read_records
 from codecurate.records import make_record  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -47,28 +48,11 @@ def evol_records() -> list[dict]:
             for i, r in enumerate(rows)]
 
 
-LEETCODE_SETUP = ("from typing import *\nfrom collections import *\nfrom functools import *\n"
-                  "from itertools import *\nfrom heapq import *\nfrom bisect import *\n"
-                  "from math import inf\nimport math\n")
-
 
 def leetcode_records() -> list[dict]:
-    """LeetCode problems with their check() tests as assert-kind tests: setup = the check definition, one case =
-    the final ``check(Solution().method)`` line. LeetCode solutions assume the judge's imports (List,
-    Optional, collections...), so the code gets them prepended; problems on ListNode/TreeNode (judge-defined
-    classes) are left out."""
-    rows = json.loads((DATA / "leetcode_100.json").read_text())
-    out = []
-    for i, r in enumerate(rows):
-        if "ListNode" in r["solutions"] or "TreeNode" in r["solutions"]:
-            continue
-        body = r["tests"]["functional"].rstrip().splitlines()
-        setup, case = "\n".join(body[:-1]), body[-1]
-        tests = {"kind": "assert", "setup": setup, "cases": [case], "fn_name": None}
-        code = LEETCODE_SETUP + r["solutions"]
-        out.append(make_record(f"lc-{i}", r["problem"], r["solutions"], code, tests=tests, source="leetcode",
-                               meta=r))
-    return out
+    """Real LeetCode records through the `leetcode` adapter: assert tests (the check() script) plus the judge
+    prelude (typing/collections imports, ListNode/TreeNode helpers) that the sandbox runs before the code."""
+    return list(read_records(DATA / "leetcode_100.json"))
 
 
 @pytest.fixture(scope="module")
@@ -358,9 +342,6 @@ def test_xcoder_with_precomputed_quality(cache_dir):
 
 
 def test_xcoder_runs_the_records_tests_in_the_sandbox(cache_dir):
-    sandbox = pytest.importorskip("codecurate.sandbox")
-    if not hasattr(sandbox, "run_tests_many"):
-        pytest.skip("codecurate.sandbox.run_tests_many is not available in this checkout")
     recs = leetcode_records()[:45]
     broken = set(range(0, 45, 3))
     for i in broken:  # a solution whose class lost its method fails its tests
