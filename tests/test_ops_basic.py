@@ -1,7 +1,6 @@
 """The first operators on real data."""
 
 import ast
-import json
 from pathlib import Path
 
 from codecurate.code.extract import code_blocks, extract_code, replace_primary_code
