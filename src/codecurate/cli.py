@@ -170,23 +170,14 @@ def formats_cmd():
     console.print(t)
 
 
-def _register_optional() -> None:
-    """Verbs that live in their own modules (each imports its heavy dependencies lazily)."""
-    import importlib
+# Verbs that live in their own modules (each imports its heavy dependencies lazily, inside the command).
+from codecurate.cli_decontam import decontam_report_command  # noqa: E402
+from codecurate.cli_eval import eval_command  # noqa: E402
+from codecurate.cli_train import train_command  # noqa: E402
 
-    for module, func, verb in (("codecurate.cli_eval", "eval_command", "eval"),
-                               ("codecurate.cli_train", "train_command", "train"),
-                               ("codecurate.cli_decontam", "decontam_report_command", "decontam-report")):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name == module:
-                continue
-            raise
-        app.command(verb)(getattr(mod, func))
-
-
-_register_optional()
+app.command("eval")(eval_command)
+app.command("train")(train_command)
+app.command("decontam-report")(decontam_report_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
