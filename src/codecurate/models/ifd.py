@@ -149,6 +149,7 @@ class IFDScorer:
         self.batch_size = int(batch_size or (8 if on_cpu else 32))
         self.max_batch_tokens = int(max_batch_tokens or (4096 if on_cpu else 65536))
         self.head = split_head(lm)
+        self._w_norm: float | None = None
         self.stats = {"forward_sequences": 0, "forward_tokens": 0, "padded_tokens": 0, "scored_tokens": 0}
 
     # -- tokenization ------------------------------------------------------------------------------------
@@ -262,7 +263,20 @@ class IFDScorer:
                 for c in range(0, h.shape[0], self.logit_chunk):
                     hc = h[c:c + self.logit_chunk]
                     z = (z_of(hc) if z_of is not None else hc).float()
-                    nll = torch.logsumexp(z, dim=-1) - z.gather(1, tgt_t[c:c + self.logit_chunk, None])[:, 0]
+                    zt = z.gather(1, tgt_t[c:c + self.logit_chunk, None])[:, 0]
+                    if z_of is not None and z.data_ptr() != hc.data_ptr():
+                        # z is a fresh fp32 buffer: logsumexp in place (exp_, sum) instead of torch.logsumexp's
+                        # amax/sub/exp/sum temporaries; the max shift is skipped when |z| <= ||h|| max||W_v|| is
+                        # provably small (exp cannot overflow: 32k * e^60 << fp32 max), else applied in place.
+                        bound = self._logit_bound(hc)
+                        if bound < 60.0:
+                            lse = z.exp_().sum(-1).log_()
+                        else:
+                            mx = z.amax(dim=-1, keepdim=True)
+                            lse = z.sub_(mx).exp_().sum(-1).log_() + mx[:, 0]
+                    else:
+                        lse = torch.logsumexp(z, dim=-1)
+                    nll = lse - zt
                     sums.index_add_(0, own_t[c:c + self.logit_chunk], nll.double())
                 counts = torch.bincount(own_t, minlength=len(batch)).double()
                 for r, v in enumerate((sums / counts).tolist()):
@@ -272,6 +286,19 @@ class IFDScorer:
                 self.stats["padded_tokens"] += width * len(batch)
                 self.stats["scored_tokens"] += len(tgt)
         return means
+
+    def _logit_bound(self, h) -> float:
+        """An upper bound on |logit| for hidden rows ``h`` (inf when the output layer is not a plain matrix)."""
+        if self._w_norm is None:
+            w = getattr(self.head.head, "weight", None)
+            ok = (w is not None and getattr(self.head.head, "bias", None) is None and w.dim() == 2
+                  and self.head.softcap is None and self.head.scale is None)
+            self._w_norm = float(w.detach().float().norm(dim=-1).max()) if ok else math.inf
+        if self.head.softcap is not None:
+            return float(self.head.softcap)
+        if not math.isfinite(self._w_norm):
+            return math.inf
+        return float(h.float().norm(dim=-1).max()) * self._w_norm * 1.01
 
     # -- public ------------------------------------------------------------------------------------------
     def score(self, pairs: list[tuple[str, str]]) -> list[IFDResult]:
