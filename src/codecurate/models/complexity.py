@@ -62,18 +62,10 @@ class ComplexityScorer:
             raise ValueError(f"unknown complexity scale {scale!r}; valid: {', '.join(WEIGHTS)}")
         if "{instruction}" not in template:
             raise ValueError("complexity template needs an {instruction} placeholder")
-        from codecurate.models.hf_common import load_causal_lm, model_max_length, split_head
+        from codecurate.models.hf_common import model_max_length, resolve_lm, split_head
 
-        if lm is None:
-            if model is None:
-                raise ValueError("ComplexityScorer needs a model path/hub id (model=...) or a loaded lm=")
-            lm, tok, dev = load_causal_lm(model, device=device, dtype=dtype)
-            tokenizer = tokenizer or tok
-        else:
-            if tokenizer is None:
-                raise ValueError("ComplexityScorer(lm=...) also needs tokenizer=")
-            dev = str(next(lm.parameters()).device)
-        self.lm, self.tokenizer, self.device = lm, tokenizer, dev
+        self.lm, self.tokenizer, self.device = resolve_lm("ComplexityScorer", model, lm, tokenizer, device, dtype)
+        lm, tokenizer = self.lm, self.tokenizer
         self.template = template
         self.weights = WEIGHTS[scale]
         self.digit_ids = list(digit_ids) if digit_ids is not None else digit_token_ids(tokenizer)
@@ -81,7 +73,7 @@ class ComplexityScorer:
             raise ValueError(f"digit_ids must list 6 token ids (for '1'..'6'), got {len(self.digit_ids)}")
         self.fallback = fallback
         self.max_length = int(max_length or model_max_length(lm, tokenizer) or 10**9)
-        on_cpu = dev.startswith("cpu")
+        on_cpu = self.device.startswith("cpu")
         self.batch_size = int(batch_size or (8 if on_cpu else 32))
         self.max_batch_tokens = int(max_batch_tokens or (4096 if on_cpu else 65536))
         self.head = split_head(lm)

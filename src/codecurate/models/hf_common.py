@@ -70,6 +70,19 @@ def load_causal_lm(model: str, device: str | None = None, dtype: str | None = No
     return lm, tok, dev
 
 
+def resolve_lm(owner: str, model: str | None, lm: Any, tokenizer: Any, device: str | None,
+               dtype: str | None) -> tuple[Any, Any, str]:
+    """(lm, tokenizer, device) from a model path/hub id, or from an already loaded ``lm`` + ``tokenizer``."""
+    if lm is None:
+        if model is None:
+            raise ValueError(f"{owner} needs a model path/hub id (model=...) or a loaded lm=")
+        lm, tok, dev = load_causal_lm(model, device=device, dtype=dtype)
+        return lm, tokenizer or tok, dev
+    if tokenizer is None:
+        raise ValueError(f"{owner}(lm=...) also needs tokenizer=")
+    return lm, tokenizer, str(next(lm.parameters()).device)
+
+
 def model_max_length(lm, tokenizer=None) -> int | None:
     """The model's context size (``max_position_embeddings``/``n_positions``), as CodeACT's default."""
     cfg = lm.config

@@ -128,20 +128,10 @@ class IFDScorer:
         self.direct_prefix = direct_prefix
         self.drop_truncated = drop_truncated
         self.logit_chunk = max(1, int(logit_chunk))
-        if lm is None:
-            if model is None:
-                raise ValueError("IFDScorer needs a model path/hub id (model=...) or a loaded lm=")
-            from codecurate.models.hf_common import load_causal_lm
+        from codecurate.models.hf_common import model_max_length, resolve_lm, split_head
 
-            lm, tok, dev = load_causal_lm(model, device=device, dtype=dtype)
-            tokenizer = tokenizer or tok
-        else:
-            if tokenizer is None:
-                raise ValueError("IFDScorer(lm=...) also needs tokenizer=")
-            dev = str(next(lm.parameters()).device)
-        from codecurate.models.hf_common import model_max_length, split_head
-
-        self.lm, self.tokenizer, self.device = lm, tokenizer, dev
+        self.lm, self.tokenizer, self.device = resolve_lm("IFDScorer", model, lm, tokenizer, device, dtype)
+        lm, tokenizer = self.lm, self.tokenizer
         self.max_length = int(max_length or model_max_length(lm, tokenizer) or 0)
         if self.max_length <= 1:
             raise ValueError("IFD max_length is unknown for this model: pass max_length= (e.g. 2048)")

@@ -182,15 +182,14 @@ class Filter(Op):
         try:
             self.compute(records)
         except Exception as e:  # noqa: BLE001
-            if self.on_error != "skip" or len(records) == 1:
-                if len(records) == 1:
-                    self._fail(records[0], e, res)
-                    res.counters = self.take_counters()
-                    return res
+            if len(records) == 1:  # names the record; raises unless on_error is skip
+                self._fail(records[0], e, res)
+                res.counters = self.take_counters()
+                return res
+            if self.on_error != "skip":
                 raise OpError(f"op {self.name!r} failed on a batch starting at record "
                               f"{records[0].get('id')!r}: {type(e).__name__}: {e}") from e
-            # isolate the failing record(s) one by one
-            for rec in records:
+            for rec in records:  # skip: isolate the failing record(s) one by one
                 sub = self.process([rec])
                 res.kept += sub.kept
                 res.dropped += sub.dropped

@@ -174,14 +174,15 @@ def run_shard_task(task: dict) -> dict:
                          res.created, res.counters, numeric)
 
 
-def map_shard_task(task: dict) -> list[Any]:
+def map_shard_task(task: dict) -> tuple[list[Any], Counter]:
+    """A global op's map phase on one shard: its payloads, and the counters the op raised meanwhile."""
     op = _get_op(task["spec"])
     op.ensure_setup()
     records = sh.table_to_records(sh.read_table(Path(task["in_path"])), _reads(op))
     payloads = op.map_batch(records)
     if len(payloads) != len(records):
         raise AccountingError(f"op {op.name!r}: map_batch returned {len(payloads)} payloads for {len(records)} records")
-    return payloads
+    return payloads, op.take_counters()
 
 
 def _reads(op: Op) -> set[str] | None:
@@ -259,9 +260,6 @@ class Runner:
         self.progress = progress
         self.console = console
         self.executor = LocalExecutor(self.workers)
-
-    def _pool_map(self, fn, tasks: list[dict], parallel: bool, on_done=None) -> list:
-        return self.executor.map(fn, tasks, parallel=parallel, on_done=on_done)
 
     def close(self) -> None:
         self.executor.close()
@@ -384,7 +382,7 @@ class Runner:
 
         def advance(t, info):
             if prog:
-                prog.advance(task_id, info["in"] if isinstance(info, dict) else len(info))
+                prog.advance(task_id, info["in"] if isinstance(info, dict) else len(info[0]))
 
         tasks = [{"spec": spec, "in_path": str(p), "out_dir": str(d), "k": k, "stage": st.name}
                  for k, p in enumerate(in_paths)]
@@ -395,8 +393,12 @@ class Runner:
                     infos[t["k"]] = json.loads((d / f"shard-{t['k']:05d}.json").read_text())
                     advance(t, infos[t["k"]])
         todo = [t for t in tasks if t["k"] not in infos]
+        counters: Counter = Counter()  # raised outside any one shard: a global op's map and reduce phases
         if issubclass(cls, GlobalOp):
-            payload_lists = self._pool_map(map_shard_task, todo, parallel, on_done=advance)
+            mapped = self.executor.map(map_shard_task, todo, parallel, on_done=advance)
+            payload_lists = [pl for pl, _ in mapped]
+            for _, c in mapped:
+                counters.update(c)
             payloads = [p for pl in payload_lists for p in pl]
             op = _get_op(spec)
             op.ensure_setup()
@@ -404,22 +406,19 @@ class Runner:
             if len(decisions) != len(payloads):
                 raise AccountingError(f"op {st.op!r}: reduce returned {len(decisions)} decisions for "
                                       f"{len(payloads)} records")
-            counters = op.take_counters()
+            counters.update(op.take_counters())
             pos = 0
             for t, pl in zip(todo, payload_lists):
                 t["decisions"] = decisions[pos:pos + len(pl)]
                 pos += len(pl)
-            for info in self._pool_map(apply_shard_task, todo, parallel):
+            for info in self.executor.map(apply_shard_task, todo, parallel):
                 infos[info["k"]] = info
-            if counters:
-                infos[min(infos)]["counters"] = dict(Counter(infos[min(infos)]["counters"]) + counters)
         else:
-            for info in self._pool_map(run_shard_task, todo, parallel, on_done=advance):
+            for info in self.executor.map(run_shard_task, todo, parallel, on_done=advance):
                 infos[info["k"]] = info
         secs = time.perf_counter() - t0
 
         counts = {"in": 0, "out": 0, "dropped": 0, "created": 0}
-        counters: Counter = Counter()
         reasons: Counter = Counter()
         numeric: dict[str, list[float]] = {}
         for k in sorted(infos):

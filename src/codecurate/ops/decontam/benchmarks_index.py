@@ -28,7 +28,6 @@ Indexes:
 from __future__ import annotations
 
 import ast
-import gzip
 import json
 import re
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from codecurate.code.tokens import whitespace_ngrams
+from codecurate.io import read_rows
 
 BUILTIN_BENCHMARKS = ("humaneval", "humaneval_plus", "mbpp", "mbpp_plus")
 MBPP_TEST_IDS = range(11, 511)  # google-research mbpp/README: 11-510 test, 1-10 few-shot, 511-600 validation
@@ -68,28 +68,6 @@ def normalize_for_substring(text: str) -> str:
     """Lower-case and collapse whitespace runs to one space (BigCode lower-cases; whitespace collapsing is
     ours so re-indented copies still match)."""
     return _WS.sub(" ", text.lower()).strip()
-
-
-def _read_rows(path: Path) -> list[dict]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        text = f.read()
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON: {e}") from e
-        return rows
-    rows = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{i}: not valid JSON: {e}") from e
-    return rows
 
 
 def _data_dir() -> Path:
@@ -132,17 +110,17 @@ def load_builtin(name: str) -> list[TestItem]:
     items: list[TestItem] = []
     if name in ("humaneval", "humaneval_plus"):
         fname = "HumanEval.jsonl.gz" if name == "humaneval" else "HumanEvalPlus.jsonl.gz"
-        for row in _read_rows(d / fname):
+        for row in read_rows(d / fname):
             items.append(TestItem(name, row["task_id"], row["prompt"], [
                 ("docstring", _docstring(row["prompt"], row.get("entry_point"))),
                 ("canonical_solution", row["canonical_solution"])]))
     elif name == "mbpp":
-        for row in _read_rows(d / "mbpp.jsonl"):
+        for row in read_rows(d / "mbpp.jsonl"):
             if row["task_id"] in MBPP_TEST_IDS:
                 items.append(TestItem(name, f"mbpp/{row['task_id']}", row["text"],
                                       [("text", row["text"]), ("code", row["code"])]))
     elif name == "mbpp_plus":
-        for row in _read_rows(d / "MbppPlus.jsonl.gz"):
+        for row in read_rows(d / "MbppPlus.jsonl.gz"):
             items.append(TestItem(name, row["task_id"], row["prompt"], [
                 ("prompt", _strip_quotes(row["prompt"])), ("canonical_solution", row["canonical_solution"])]))
     else:
@@ -156,7 +134,7 @@ def load_spec(spec: BenchmarkSpec) -> list[TestItem]:
     if not path.exists():
         raise ValueError(f"benchmark {spec.name!r}: file not found: {path}")
     items = []
-    for i, row in enumerate(_read_rows(path)):
+    for i, row in enumerate(read_rows(path)):
         where = f"{path} row {i + 1}"
         tid = str(row[spec.id_field]) if spec.id_field else str(i)
         tli = " ".join(_field(row, k, where) for k in spec.tli_fields)

@@ -8,9 +8,10 @@ Everything heavy (numpy is light; torch, sklearn, sentence-transformers) is impo
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
-from codecurate.pipeline.op import OpConfig
+from codecurate.pipeline.op import GlobalOp, OpConfig
 from codecurate.records import field_text
 
 
@@ -43,6 +44,23 @@ def make_embedder(cfg: EmbedConfig):
 def embed_records(embedder, records: list[dict], fields: list[str]) -> np.ndarray:
     texts = ["\n".join(field_text(r, f) for f in fields) for r in records]
     return embedder.encode(texts)
+
+
+class EmbeddingSelector(GlobalOp):
+    """A selector whose map phase embeds ``embed_fields`` (payload ``{"emb": vector}``); subclasses that need
+    more per record override ``map_batch`` and call ``self.embed(records)``."""
+
+    needs = ("cpu", "model")
+
+    def setup(self) -> None:
+        self._embedder = make_embedder(self.config)
+
+    def embed(self, records: list[dict]) -> np.ndarray:
+        self.ensure_setup()
+        return embed_records(self._embedder, records, self.config.embed_fields)
+
+    def map_batch(self, records: list[dict]) -> list[dict]:
+        return [{"emb": e} for e in self.embed(records)]
 
 
 def stack(payloads: list[dict], key: str = "emb") -> np.ndarray:

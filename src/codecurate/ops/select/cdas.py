@@ -32,8 +32,13 @@ from typing import Literal
 
 import numpy as np
 
-from codecurate.ops.select._diversity import EmbedConfig, embed_records, kmeans_labels, make_embedder, stack
-from codecurate.pipeline.op import Decision, GlobalOp
+from codecurate.ops.select._diversity import (
+    EmbedConfig,
+    EmbeddingSelector,
+    kmeans_labels,
+    stack,
+)
+from codecurate.pipeline.op import Decision
 from codecurate.pipeline.registry import register
 
 
@@ -53,17 +58,16 @@ class CdasConfig(EmbedConfig):
 
 
 @register
-class Cdas(GlobalOp):
+class Cdas(EmbeddingSelector):
     """CodeACT CDAS: K-Means on instruction embeddings, top m% by IFD per cluster after dropping IFD >= 1."""
 
     name = "cdas"
     Config = CdasConfig
     paper = "CodeACT (Lv et al., arXiv 2408.02193), Kyle-Lyu/CodeACT CDAS/select_data.py"
-    needs = ("cpu", "model")
     config: CdasConfig
 
     def setup(self) -> None:
-        self._embedder = make_embedder(self.config)
+        super().setup()
         self._scorer = None
 
     def _ifd_scorer(self):
@@ -109,8 +113,7 @@ class Cdas(GlobalOp):
         return out  # type: ignore[return-value]
 
     def map_batch(self, records: list[dict]) -> list[dict]:
-        self.ensure_setup()
-        emb = embed_records(self._embedder, records, self.config.embed_fields)
+        emb = self.embed(records)
         ifds = self._ifd_for(records)
         return [{"emb": e, "ifd": f, "err": err, "computed": c} for e, (f, err, c) in zip(emb, ifds)]
 

@@ -22,9 +22,15 @@ instruction embeddings); both are configurable.
 from __future__ import annotations
 
 from codecurate.ops.select._diversity import (
-    BudgetConfig, EmbedConfig, embed_records, make_embedder, resolve_budget, score_first_filter, stack, stat_number,
+    BudgetConfig,
+    EmbedConfig,
+    EmbeddingSelector,
+    resolve_budget,
+    score_first_filter,
+    stack,
+    stat_number,
 )
-from codecurate.pipeline.op import Decision, GlobalOp
+from codecurate.pipeline.op import Decision
 from codecurate.pipeline.registry import register
 
 
@@ -37,17 +43,16 @@ class DeitaConfig(EmbedConfig, BudgetConfig):
 
 
 @register
-class Deita(GlobalOp):
+class Deita(EmbeddingSelector):
     """Score-first greedy selection with a cosine-similarity threshold (DEITA Repr Filter)."""
 
     name = "deita"
     Config = DeitaConfig
     paper = "DEITA (Liu et al., ICLR 2024), hkust-nlp/deita combined_filter.py"
-    needs = ("cpu", "model")
     config: DeitaConfig
 
     def setup(self) -> None:
-        self._embedder = make_embedder(self.config)
+        super().setup()
         self._scorers: dict[str, object] = {}
 
     def _scorer(self, model: str):
@@ -93,8 +98,7 @@ class Deita(GlobalOp):
         return score
 
     def map_batch(self, records: list[dict]) -> list[dict]:
-        self.ensure_setup()
-        emb = embed_records(self._embedder, records, self.config.embed_fields)
+        emb = self.embed(records)
         self._fill_scores(records)
         return [{"emb": e, "score": self._score(r), "id": r.get("id"),
                  "computed": {k: r["stats"][k] for k in ("complexity", "quality", "complexity_error", "quality_error")

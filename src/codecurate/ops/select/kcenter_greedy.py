@@ -13,10 +13,15 @@ The first center is drawn from the recipe seed. Budget: ``n`` or ``ratio`` (defa
 from __future__ import annotations
 
 from codecurate.ops.select._diversity import (
-    BudgetConfig, EmbedConfig, embed_records, kcenter_greedy, make_embedder, nearest_center_distance, resolve_budget,
+    BudgetConfig,
+    EmbedConfig,
+    EmbeddingSelector,
+    kcenter_greedy,
+    nearest_center_distance,
+    resolve_budget,
     stack,
 )
-from codecurate.pipeline.op import Decision, GlobalOp
+from codecurate.pipeline.op import Decision
 from codecurate.pipeline.registry import register
 
 
@@ -25,22 +30,13 @@ class KcenterGreedyConfig(EmbedConfig, BudgetConfig):
 
 
 @register
-class KcenterGreedy(GlobalOp):
+class KcenterGreedy(EmbeddingSelector):
     """K-Center Greedy core-set selection on instruction embeddings (Euclidean)."""
 
     name = "kcenter_greedy"
     Config = KcenterGreedyConfig
     paper = "Sener & Savarese ICLR'18; CodeACT (arXiv 2408.02193) Table III K-Center baseline"
-    needs = ("cpu", "model")
     config: KcenterGreedyConfig
-
-    def setup(self) -> None:
-        self._embedder = make_embedder(self.config)
-
-    def map_batch(self, records: list[dict]) -> list[dict]:
-        self.ensure_setup()
-        emb = embed_records(self._embedder, records, self.config.embed_fields)
-        return [{"emb": e} for e in emb]
 
     def reduce(self, payloads: list[dict]) -> list[Decision]:
         cfg = self.config

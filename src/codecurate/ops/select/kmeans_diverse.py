@@ -13,8 +13,13 @@ import math
 
 import numpy as np
 
-from codecurate.ops.select._diversity import EmbedConfig, embed_records, kmeans_labels, make_embedder, stack
-from codecurate.pipeline.op import Decision, GlobalOp
+from codecurate.ops.select._diversity import (
+    EmbedConfig,
+    EmbeddingSelector,
+    kmeans_labels,
+    stack,
+)
+from codecurate.pipeline.op import Decision
 from codecurate.pipeline.registry import register
 
 
@@ -25,22 +30,13 @@ class KmeansDiverseConfig(EmbedConfig):
 
 
 @register
-class KmeansDiverse(GlobalOp):
+class KmeansDiverse(EmbeddingSelector):
     """K-Means on instruction embeddings, random m% of each cluster (CodeACT's diversity baseline)."""
 
     name = "kmeans_diverse"
     Config = KmeansDiverseConfig
     paper = "CodeACT (Lv et al., arXiv 2408.02193) Table III / Fig. 4 K-Means baseline"
-    needs = ("cpu", "model")
     config: KmeansDiverseConfig
-
-    def setup(self) -> None:
-        self._embedder = make_embedder(self.config)
-
-    def map_batch(self, records: list[dict]) -> list[dict]:
-        self.ensure_setup()
-        emb = embed_records(self._embedder, records, self.config.embed_fields)
-        return [{"emb": e} for e in emb]
 
     def reduce(self, payloads: list[dict]) -> list[Decision]:
         cfg = self.config

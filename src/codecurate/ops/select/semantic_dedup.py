@@ -26,9 +26,13 @@ from typing import Literal
 import numpy as np
 
 from codecurate.ops.select._diversity import (
-    EmbedConfig, embed_records, kmeans_labels, make_embedder, score_first_filter, stack,
+    EmbedConfig,
+    EmbeddingSelector,
+    kmeans_labels,
+    score_first_filter,
+    stack,
 )
-from codecurate.pipeline.op import Decision, GlobalOp
+from codecurate.pipeline.op import Decision
 from codecurate.pipeline.registry import register
 
 
@@ -56,22 +60,16 @@ def earliest_similar(emb: np.ndarray, threshold: float, block: int = 1024) -> di
 
 
 @register
-class SemanticDedup(GlobalOp):
+class SemanticDedup(EmbeddingSelector):
     """Embedding near-duplicate removal inside K-Means clusters."""
 
     name = "semantic_dedup"
     Config = SemanticDedupConfig
     paper = "SemDeDup (Abbas et al., arXiv 2303.09540)"
-    needs = ("cpu", "model")
     config: SemanticDedupConfig
 
-    def setup(self) -> None:
-        self._embedder = make_embedder(self.config)
-
     def map_batch(self, records: list[dict]) -> list[dict]:
-        self.ensure_setup()
-        emb = embed_records(self._embedder, records, self.config.embed_fields)
-        return [{"emb": e, "id": r.get("id")} for e, r in zip(emb, records)]
+        return [{"emb": e, "id": r.get("id")} for e, r in zip(self.embed(records), records)]
 
     def reduce(self, payloads: list[dict]) -> list[Decision]:
         cfg = self.config

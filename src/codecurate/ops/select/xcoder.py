@@ -29,9 +29,15 @@ from typing import Literal
 import numpy as np
 
 from codecurate.ops.select._diversity import (
-    BudgetConfig, EmbedConfig, embed_records, make_embedder, resolve_budget, score_first_filter, stack, stat_number,
+    BudgetConfig,
+    EmbedConfig,
+    EmbeddingSelector,
+    resolve_budget,
+    score_first_filter,
+    stack,
+    stat_number,
 )
-from codecurate.pipeline.op import Decision, GlobalOp
+from codecurate.pipeline.op import Decision
 from codecurate.pipeline.registry import register
 
 
@@ -59,7 +65,7 @@ def normalized(x: np.ndarray, how: str) -> np.ndarray:
 
 
 @register
-class Xcoder(GlobalOp):
+class Xcoder(EmbeddingSelector):
     """XCoder Algorithm 1: complexity + unit-test quality, then cosine-diversity sampling up to a budget."""
 
     name = "xcoder"
@@ -71,7 +77,7 @@ class Xcoder(GlobalOp):
     def setup(self) -> None:
         if not 0.0 <= self.config.alpha <= 1.0:
             raise ValueError(f"xcoder: `alpha` must be in [0, 1], got {self.config.alpha}")
-        self._embedder = make_embedder(self.config)
+        super().setup()
         self._cscorer = None
 
     def _complexity(self, records: list[dict]) -> list[float | None]:
@@ -118,8 +124,7 @@ class Xcoder(GlobalOp):
         return out
 
     def map_batch(self, records: list[dict]) -> list[dict]:
-        self.ensure_setup()
-        emb = embed_records(self._embedder, records, self.config.embed_fields)
+        emb = self.embed(records)
         comp = self._complexity(records)
         qual = self._quality(records)
         return [{"emb": e, "c": c, "q": q, "qstats": qs, "id": r.get("id")}
