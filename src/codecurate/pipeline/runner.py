@@ -142,11 +142,12 @@ def _finish_shard(task: dict, n_in: int, kept, dropped: list[Dropped], created: 
     return info
 
 
-_NUM = re.compile(r"\d+(?:\.\d+)?")
+_NUM = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 
 
 def _reason_key(reason: str) -> str:
-    """Group reasons for the top-reasons table: text before the first " (", numbers replaced by N."""
+    """Group reasons for the top-reasons table: text before the first " (", standalone numbers replaced by N
+    (rule ids such as F821 or B307 stay as they are)."""
     head = _NUM.sub("N", reason.split(" (", 1)[0])
     return head if len(head) <= 120 else head[:117] + "..."
 
