@@ -98,6 +98,12 @@ def reference_per_sample(tok, model, pairs, max_length, template, device):
     return out, tokens
 
 
+def max_rel(a: list, b: list) -> float | None:
+    """Largest relative difference between two score lists, over pairs both scored (None/0 are failures)."""
+    d = [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a, b) if x is not None and y]
+    return max(d) if d else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="records (half Code Alpaca, half Evol-Instruct)")
@@ -112,6 +118,8 @@ def main() -> None:
     ap.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (GPU)")
     ap.add_argument("--chunk", type=int, default=100, help="records per interleaved timing chunk")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--no-ablation", action="store_true",
+                    help="CPU: skip the kernel ablation (our engine on stock kernels, the reference on oneDNN)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ifd.json"))
     args = ap.parse_args()
 
@@ -152,54 +160,81 @@ def main() -> None:
         "max_length": args.max_length, "template": CODEACT_TEMPLATE,
         "load_avg_before": os.getloadavg()[0],
     }
-    scorer = IFDScorer(str(model_path), formula="ppl_ratio", max_length=args.max_length, device=device,
-                       dtype="bf16" if args.gpu else "fp32", batch_size=args.batch_size,
-                       max_batch_tokens=args.max_batch_tokens, logit_chunk=args.logit_chunk)
-    # warm-up both
-    scorer.score(pairs[:3])
+    from codecurate.models.hf_common import cpu_linear_kernel
+
+    def make_scorer(kernel: str):
+        return IFDScorer(str(model_path), formula="ppl_ratio", max_length=args.max_length, device=device,
+                         dtype="bf16" if args.gpu else "fp32", batch_size=args.batch_size,
+                         max_batch_tokens=args.max_batch_tokens, logit_chunk=args.logit_chunk,
+                         linear_kernel=kernel)
+
+    scorer = make_scorer("auto")
+    # Ablations on CPU (kernel choice vs engine design): our engine on stock PyTorch kernels, and the reference
+    # loop given the same oneDNN kernels ours uses.
+    ablate = not args.gpu and not args.no_ablation
+    scorer_stock = make_scorer("default") if ablate else None
+
+    def run_ref(part, kernel="default"):
+        with cpu_linear_kernel(ref_model, kernel):
+            return reference_per_sample(tok, ref_model, part, args.max_length, CODEACT_TEMPLATE, device)
+
+    engines: dict = {"codecurate": lambda part: (scorer.score(part), None)}
     if not args.skip_reference:
-        reference_per_sample(tok, ref_model, pairs[:3], args.max_length, CODEACT_TEMPLATE, device)
-    for k in scorer.stats:
-        scorer.stats[k] = 0
-    # Interleave the two engines chunk by chunk so both see the same machine load (the box is shared).
-    ref: list | None = None if args.skip_reference else []
-    ours: list = []
-    t_ref = c_ref = t_ours = c_ours = 0.0
+        engines["reference"] = run_ref
+    if ablate:
+        engines["codecurate_stock_kernels"] = lambda part: (scorer_stock.score(part), None)
+        if not args.skip_reference:
+            engines["reference_onednn_kernels"] = lambda part: run_ref(part, "onednn")
+    for fn in engines.values():  # warm-up
+        fn(pairs[:3])
+    for sc in (scorer, scorer_stock):
+        for k in (sc.stats if sc else {}):
+            sc.stats[k] = 0
+    # Interleave the engines chunk by chunk so all see the same machine load (the box may be shared).
+    outs: dict = {k: [] for k in engines}
+    wall = dict.fromkeys(engines, 0.0)
+    cpu = dict.fromkeys(engines, 0.0)
     ref_tokens = 0
     for c in range(0, len(pairs), args.chunk):
         part = pairs[c:c + args.chunk]
-        if ref is not None:
+        for name, fn in engines.items():
             sync()
             t0, p0 = time.perf_counter(), time.process_time()
-            r, n_tok = reference_per_sample(tok, ref_model, part, args.max_length, CODEACT_TEMPLATE, device)
+            r, n_tok = fn(part)
             sync()
-            t_ref += time.perf_counter() - t0
-            c_ref += time.process_time() - p0
-            ref += r
-            ref_tokens += n_tok
-        sync()
-        t0, p0 = time.perf_counter(), time.process_time()
-        ours += scorer.score(part)
-        sync()
-        t_ours += time.perf_counter() - t0
-        c_ours += time.process_time() - p0
+            wall[name] += time.perf_counter() - t0
+            cpu[name] += time.process_time() - p0
+            outs[name] += r
+            if name == "reference":
+                ref_tokens += n_tok
+    ours = outs["codecurate"]
+    ref = outs.get("reference")
+    t_ours = wall["codecurate"]
     if ref is not None:
-        result["reference"] = {"seconds": round(t_ref, 2), "cpu_seconds": round(c_ref, 2),
-                               "records_per_s": round(len(pairs) / t_ref, 2),
-                               "tokens_per_s": round(ref_tokens / t_ref, 1), "tokens": ref_tokens}
-    del ref_model
+        for name in ("reference", "reference_onednn_kernels"):
+            if name in engines:
+                result[name] = {"seconds": round(wall[name], 2), "cpu_seconds": round(cpu[name], 2),
+                                "records_per_s": round(len(pairs) / wall[name], 2),
+                                "tokens_per_s": round(ref_tokens / wall[name], 1), "tokens": ref_tokens}
     # tokens in the reference's accounting (full sequences of both passes), so tokens/s compare directly
     seq_tokens = scorer.stats["forward_tokens"] + scorer.stats["forward_sequences"]
     flops = 2 * body_params * scorer.stats["forward_tokens"] + 2 * head_params * scorer.stats["scored_tokens"]
     result["codecurate"] = {
-        "seconds": round(t_ours, 2), "cpu_seconds": round(c_ours, 2), "records_per_s": round(len(pairs) / t_ours, 2),
+        "seconds": round(t_ours, 2), "cpu_seconds": round(cpu["codecurate"], 2),
+        "records_per_s": round(len(pairs) / t_ours, 2),
         "tokens_per_s": round(seq_tokens / t_ours, 1), "tokens": seq_tokens,
         "batch_size": scorer.batch_size, "max_batch_tokens": scorer.max_batch_tokens,
-        "logit_chunk": scorer.logit_chunk, "padding_overhead": round(
+        "logit_chunk": scorer.logit_chunk, "linear_kernel": scorer.linear_kernel, "padding_overhead": round(
             scorer.stats["padded_tokens"] / max(1, scorer.stats["forward_tokens"]) - 1, 4),
         "errors": sum(r.error is not None for r in ours),
         "model_tflops_per_s": round(flops / t_ours / 1e12, 4),
     }
+    if ablate:
+        t = wall["codecurate_stock_kernels"]
+        result["codecurate_stock_kernels"] = {
+            "seconds": round(t, 2), "cpu_seconds": round(cpu["codecurate_stock_kernels"], 2),
+            "records_per_s": round(len(pairs) / t, 2), "tokens_per_s": round(seq_tokens / t, 1),
+            "linear_kernel": "default"}
     if args.gpu:
         name = torch.cuda.get_device_name(0)
         peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
@@ -207,12 +242,21 @@ def main() -> None:
             result["codecurate"]["mfu"] = round(flops / t_ours / (peak * 1e12), 4)
             result["codecurate"]["peak_tflops_assumed"] = peak
     if ref is not None:
-        diffs = [abs(o.ifd - r) / max(abs(r), 1e-12) for o, r in zip(ours, ref) if o.ifd is not None and r]
         mismatched_failures = sum((o.ifd is None) != (r is None) for o, r in zip(ours, ref))
+        t_ref = wall["reference"]
         result["speedup"] = round(t_ref / t_ours, 3)
-        result["speedup_cpu_time"] = round(c_ref / c_ours, 3)
-        result["max_rel_ifd_diff"] = max(diffs) if diffs else None
+        result["speedup_cpu_time"] = round(cpu["reference"] / cpu["codecurate"], 3)
+        result["max_rel_ifd_diff"] = max_rel([o.ifd for o in ours], ref)
         result["failure_mismatches"] = mismatched_failures
+        if ablate:
+            result["ablation"] = {
+                "engine_only_speedup (both on stock kernels)": round(t_ref / wall["codecurate_stock_kernels"], 3),
+                "engine_only_speedup (both on oneDNN kernels)": round(wall["reference_onednn_kernels"] / t_ours, 3),
+                "kernel_only_speedup (ours, oneDNN vs stock)": round(wall["codecurate_stock_kernels"] / t_ours, 3),
+            }
+            as_ifd = {k: [o.ifd if hasattr(o, "ifd") else o for o in v] for k, v in outs.items()}
+            for name, twin in (("codecurate_stock_kernels", "codecurate"), ("reference_onednn_kernels", "reference")):
+                result["ablation"][f"max_rel_ifd_diff {name} vs {twin}"] = max_rel(as_ifd[name], as_ifd[twin])
     result["load_avg_after"] = os.getloadavg()[0]
     result["note"] = ("Engines interleaved per chunk of --chunk records so both see the same load; on a shared "
                       "machine wall time is noisy, CPU time (speedup_cpu_time) less so. MFU counts 2*params*tokens "

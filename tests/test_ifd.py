@@ -182,3 +182,39 @@ def test_bad_parameters_are_explained(models):
         IFDScorer(str(models["llama_bos"]), formula="ratio")
     with pytest.raises(ValueError, match="placeholder"):
         IFDScorer(str(models["llama_bos"]), template="no slot here")
+    with pytest.raises(ValueError, match="linear_kernel"):
+        IFDScorer(str(models["llama_bos"]), linear_kernel="mkl")
+
+
+def test_onednn_linear_kernel_matches_stock_and_is_undone(models):
+    """The CPU oneDNN routing changes no score beyond fp32 rounding, patches only while scoring, and leaves
+    grad-mode calls on the stock path."""
+    from codecurate.models.hf_common import _onednn_linear_op, cpu_linear_kernel
+
+    if _onednn_linear_op() is None:
+        pytest.skip("this torch build has no oneDNN")
+    path = str(models["llama_bos"])
+    pairs = alpaca_pairs(20)
+    fast = IFDScorer(path, linear_kernel="onednn")
+    stock = IFDScorer(path, linear_kernel="default")
+    for a, b in zip(fast.score(pairs), stock.score(pairs)):
+        assert a.error is None and rel_close(a.ifd, b.ifd, 1e-5)
+    lm = fast.lm
+    linears = [m for m in lm.modules() if type(m) is torch.nn.Linear]
+    assert linears and all("forward" not in vars(m) for m in linears)
+    x = torch.randint(3, 500, (2, 17))
+    with torch.inference_mode():
+        ref = lm(input_ids=x).logits
+        with cpu_linear_kernel(lm, "onednn"):
+            assert all("forward" in vars(m) for m in linears)
+            got = lm(input_ids=x).logits
+    assert all("forward" not in vars(m) for m in linears)
+    assert torch.allclose(got, ref, rtol=1e-4, atol=1e-4)
+    with cpu_linear_kernel(lm, "onednn"):  # with gradients the stock F.linear runs, so backward works
+        loss = lm(input_ids=x, labels=x).loss
+        loss.backward()
+    assert linears[0].weight.grad is not None
+    lm.zero_grad(set_to_none=True)
+    with pytest.raises(ValueError, match="linear kernel"):
+        with cpu_linear_kernel(lm, "fast"):
+            pass

@@ -128,7 +128,9 @@ class ComplexityScorer:
             cur.append(i)
         if cur:
             batches.append(cur)
-        with torch.inference_mode():
+        from codecurate.models.hf_common import cpu_linear_kernel
+
+        with torch.inference_mode(), cpu_linear_kernel(self.lm):
             for b in batches:
                 width = len(ids[b[0]])
                 x = torch.tensor([ids[i] + [pad] * (width - len(ids[i])) for i in b], device=self.device)

@@ -144,7 +144,13 @@ class Embedder:
         return int(self.encode(["dimension probe"]).shape[1])
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        from codecurate.models.hf_common import cpu_linear_kernel
+
         self._load()
+        with cpu_linear_kernel(self._model):  # oneDNN fp32 GEMMs on CPU (see hf_common)
+            return self._encode_with_model(texts)
+
+    def _encode_with_model(self, texts: list[str]) -> np.ndarray:
         if self.backend == "sentence_transformers":
             out = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=self.normalize,
                                      convert_to_numpy=True, show_progress_bar=False)

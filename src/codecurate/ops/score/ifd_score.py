@@ -39,6 +39,7 @@ class IFDModelConfig(OpConfig):
     max_batch_tokens: int | None = None
     device: str | None = None
     dtype: Literal["fp32", "bf16", "fp16"] | None = None  # None: fp32 on CPU, bf16 on GPU
+    linear_kernel: Literal["auto", "onednn", "default"] = "auto"  # CPU fp32 GEMM: oneDNN (auto) or stock
 
 
 def make_ifd_scorer(cfg: IFDModelConfig):
@@ -47,7 +48,7 @@ def make_ifd_scorer(cfg: IFDModelConfig):
     return IFDScorer(cfg.model, formula=cfg.formula, template=cfg.template, max_length=cfg.max_length,
                      batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype,
                      direct_prefix=cfg.direct_prefix, drop_truncated=cfg.drop_truncated,
-                     max_batch_tokens=cfg.max_batch_tokens)
+                     max_batch_tokens=cfg.max_batch_tokens, linear_kernel=cfg.linear_kernel)
 
 
 def ifd_pairs(records: list[dict], cfg: IFDModelConfig) -> list[tuple[str, str]]:
