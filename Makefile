@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[models,train,clean,eval,dev]"
+	$(PY) -m pip install -q -e ".[models,train,clean,eval,ray,dev]"
 	touch $(STAMP)
 
 demo: install

@@ -28,6 +28,10 @@ def run(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes (default: all cores)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Run directory (default: recipe output.dir)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e",
+                                           help="local (process pool) or ray (Ray tasks); default: the recipe's."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address",
+                                              help="Ray cluster to join (default: RAY_ADDRESS, else a local one)."),
 ):
     """Run a recipe: read, run every stage, write the run directory and the curated dataset."""
     from codecurate.io import InputError
@@ -38,7 +42,8 @@ def run(
 
     try:
         rec = Recipe.from_yaml(recipe)
-        res = Runner(rec, output=output, workers=workers, resume=resume, progress=not quiet, console=console).run()
+        res = Runner(rec, output=output, workers=workers, resume=resume, progress=not quiet, console=console,
+                     executor=executor, ray_address=ray_address).run()
     except (RecipeError, InputError, UnknownOpError, OpError) as e:
         _fail(str(e))
     _print_summary(res.run_dir)

@@ -67,6 +67,7 @@ class Recipe(BaseModel):
     output: OutputSpec = Field(default_factory=OutputSpec)
     seed: int = 42
     workers: int | None = None
+    executor: Literal["local", "ray"] = "local"  # ray: shard tasks on a Ray cluster (codecurate[ray])
     batch_size: int = Field(default=1000, ge=1)
     stages: list[StageSpec] = Field(default_factory=list)
     source_path: str | None = Field(default=None, exclude=True)

@@ -37,7 +37,7 @@ from codecurate.io import BadLine, atomic_write_bytes, read_records_with_errors,
 from codecurate.pipeline import shards as sh
 from codecurate.pipeline.executors.local import LocalExecutor
 from codecurate.pipeline.op import Decision, Dropped, GlobalOp, Op
-from codecurate.pipeline.recipe import Recipe
+from codecurate.pipeline.recipe import Recipe, RecipeError
 from codecurate.pipeline.registry import get_op
 from codecurate.records import validate_record
 
@@ -252,7 +252,8 @@ class RunResult:
 
 class Runner:
     def __init__(self, recipe: Recipe, output: str | Path | None = None, workers: int | None = None,
-                 resume: bool = False, progress: bool = True, console=None):
+                 resume: bool = False, progress: bool = True, console=None, executor: str | None = None,
+                 ray_address: str | None = None):
         self.recipe = recipe
         out = output or recipe.output.dir or Path("runs") / recipe.name
         self.run_dir = Path(out)
@@ -260,7 +261,15 @@ class Runner:
         self.resume = resume
         self.progress = progress
         self.console = console
-        self.executor = LocalExecutor(self.workers)
+        self.executor_name = executor or recipe.executor
+        if self.executor_name == "ray":
+            from codecurate.pipeline.executors.ray import RayExecutor
+
+            self.executor = RayExecutor(self.workers, address=ray_address)
+        elif self.executor_name == "local":
+            self.executor = LocalExecutor(self.workers)
+        else:
+            raise RecipeError(f"executor: {self.executor_name!r} is not an executor; valid: local, ray")
 
     def close(self) -> None:
         self.executor.close()
@@ -487,7 +496,8 @@ class Runner:
         out_path = self.run_dir / "output" / r.output.file
         recs = [rec for p in sorted(d.glob("data-*.parquet")) for rec in sh.read_records_shard(p)]
         write_records(recs, out_path, format=r.output.format)
-        summary = {"recipe": r.name, "input": r.input.path, "output": str(out_path), "records_in": self.reports[0].n_in,
+        summary = {"recipe": r.name, "executor": self.executor_name, "input": r.input.path, "output": str(out_path),
+                   "records_in": self.reports[0].n_in,
                    "records_out": len(recs),
                    "stages": [{"stage": x.name, "op": x.op, "in": x.n_in, "out": x.n_out, "dropped": x.dropped,
                                "created": x.created, "seconds": round(x.seconds, 3), "resumed": x.skipped}
@@ -497,8 +507,11 @@ class Runner:
 
 
 def run_recipe(recipe: Recipe | str | Path, output: str | Path | None = None, workers: int | None = None,
-               resume: bool = False, progress: bool = False, console=None) -> RunResult:
-    """Run a recipe (object or YAML path) and return its RunResult."""
+               resume: bool = False, progress: bool = False, console=None, executor: str | None = None,
+               ray_address: str | None = None) -> RunResult:
+    """Run a recipe (object or YAML path) and return its RunResult. ``executor`` overrides the recipe's
+    (``local`` or ``ray``); ``ray_address`` picks the Ray cluster (default: ``RAY_ADDRESS`` or a local one)."""
     if not isinstance(recipe, Recipe):
         recipe = Recipe.from_yaml(recipe)
-    return Runner(recipe, output=output, workers=workers, resume=resume, progress=progress, console=console).run()
+    return Runner(recipe, output=output, workers=workers, resume=resume, progress=progress, console=console,
+                  executor=executor, ray_address=ray_address).run()
