@@ -148,3 +148,56 @@ def test_columnar_pass_through_equals_full_decode(tmp_path):
     la, lb = a.ledger(), b.ledger()
     assert [(e["id"], e["reason"], e["record"]) for e in la] == [(e["id"], e["reason"], e["record"]) for e in lb]
     assert la and la[0]["record"]["meta"]["test_list"]  # the ledger still has whole records
+
+
+def _tricky_jsonl(path: Path, dup: bool = False) -> Path:
+    """Real MBPP rows with CRLF line ends, blank and whitespace-only lines (NBSP too), bad JSON, a JSON array,
+    a row of the wrong shape, and no newline at the end."""
+    rows = [json.loads(x) for x in (PKG / "mbpp.jsonl").read_text().splitlines()[:40]]
+    lines = []
+    for i, r in enumerate(rows):
+        lines.append(json.dumps(r, ensure_ascii=False))
+        if i % 7 == 0:
+            lines += ["", "  \t", "\u00a0"]
+        if i % 11 == 3:
+            lines += ["{not json", "[1, 2]", '{"bad": 1}']
+    if dup:
+        lines.append(json.dumps(rows[5]))
+    lines.append(json.dumps({**rows[0], "task_id": 9999}))
+    path.write_bytes("\r\n".join(lines).encode())
+    return path
+
+
+@pytest.mark.parametrize("dup", [False, True])
+def test_parallel_read_writes_the_serial_readers_shards(tmp_path, dup):
+    src = _tricky_jsonl(tmp_path / "in.jsonl", dup)
+    runs = {}
+    for w in (1, 2):
+        rec = quick_recipe(src, stages=["python_syntax"], batch_size=6, input={"on_error": "skip"})
+        res = run_recipe(rec, output=tmp_path / f"w{w}", workers=w)
+        runs[w] = res
+    a, b = data_bytes(runs[1].run_dir), data_bytes(runs[2].run_dir)
+    assert len(a) > 10 and a == b
+    for name in ("stats.json",):
+        assert ((runs[1].run_dir / "stages/00_read" / name).read_bytes()
+                == (runs[2].run_dir / "stages/00_read" / name).read_bytes())
+    reasons = {e["reason"].split(":")[0] for e in runs[2].ledger()}
+    assert {"invalid JSON", "expected a JSON object, got list"} <= reasons
+    assert ("duplicate id" in reasons) == dup
+    modes = [json.loads((runs[w].run_dir / "stages/00_read/manifest.json").read_text())["read_mode"] for w in (1, 2)]
+    # a repeated id sends the read back to the serial reader, which ledgers the repeat where it occurs
+    assert modes == ["serial", "serial" if dup else "parallel"]
+
+
+def test_parallel_read_raises_the_serial_readers_error(tmp_path):
+    """A bad line past the format-detection window and the first chunks: same error, same file:line."""
+    rows = (PKG / "mbpp.jsonl").read_text().splitlines()[:40]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(rows[:30] + ["{not json"] + rows[30:]) + "\n")
+    msgs = []
+    for w in (1, 2):
+        with pytest.raises(Exception) as e:
+            run_recipe(quick_recipe(src, stages=["python_syntax"], batch_size=6), output=tmp_path / f"w{w}",
+                       workers=w)
+        msgs.append(str(e.value))
+    assert msgs[0] == msgs[1] and "in.jsonl:31: invalid JSON" in msgs[0], msgs

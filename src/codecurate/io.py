@@ -129,8 +129,8 @@ def read_raw(path: str | os.PathLike, on_error: str = "raise", split: str | None
         yield from _jsonl_lines(p, fh, on_error)
 
 
-def _jsonl_lines(p: Path, lines: Iterable[str], on_error: str) -> Iterator[tuple[Any, str]]:
-    for n, line in enumerate(lines, 1):
+def _jsonl_lines(p: Path, lines: Iterable[str], on_error: str, first_line: int = 1) -> Iterator[tuple[Any, str]]:
+    for n, line in enumerate(lines, first_line):
         if not line.strip():
             continue
         try:
@@ -165,6 +165,35 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
     return [raw for raw, _ in read_raw(path)]
 
 
+def detect_input_format(path, format: str | None = None):
+    """The format adapter for ``path``: the named one, or detected from its first records."""
+    if format and format != "auto":
+        return get_format(format)
+    head = [r for r, _ in itertools.islice(read_raw(path, on_error="skip"), DETECT_SAMPLE)]
+    return detect_format([r for r in head if isinstance(r, dict)], where=str(path))
+
+
+def _convert(fmt, raw: Any, where: str, index: int, on_error: str) -> dict | BadLine:
+    """One raw row (or BadLine) -> a canonical record, or a BadLine when ``on_error="skip"``."""
+    if isinstance(raw, BadLine):
+        return raw
+    missing = [k for k in fmt.keys if k not in raw] if isinstance(raw, dict) else list(fmt.keys)
+    if missing or not fmt.matches(raw):
+        rid = fmt.raw_id(raw, index) if isinstance(raw, dict) else "?"
+        msg = (f"record {rid!r} is missing required field {missing[0]!r} for format {fmt.name} "
+               f"(required: {', '.join(fmt.keys)})" if missing else
+               f"record {rid!r} does not have the shape of format {fmt.name}")
+        if on_error == "skip":
+            return BadLine(where, msg, dumps(raw)[:2000] if isinstance(raw, dict) else str(raw)[:2000])
+        raise InputError(f"{where}: {msg}")
+    try:
+        return fmt.to_record(raw, index)
+    except Exception as e:  # noqa: BLE001 - re-raised with the location
+        if on_error == "skip":
+            return BadLine(where, f"not a valid {fmt.name} record: {type(e).__name__}: {e}", dumps(raw)[:2000])
+        raise InputError(f"{where}: not a valid {fmt.name} record: {type(e).__name__}: {e}") from e
+
+
 def read_records_with_errors(path, format: str | None = None, on_error: str = "raise",
                              limit: int | None = None) -> Iterator[dict | BadLine]:
     """Canonical records (and BadLine items when ``on_error="skip"``), in file order."""
@@ -180,28 +209,101 @@ def read_records_with_errors(path, format: str | None = None, on_error: str = "r
         if limit is not None and n >= limit:
             return
         n += 1
-        if isinstance(raw, BadLine):
-            yield raw
-            continue
-        missing = [k for k in fmt.keys if k not in raw] if isinstance(raw, dict) else list(fmt.keys)
-        if missing or not fmt.matches(raw):
-            rid = fmt.raw_id(raw, n - 1) if isinstance(raw, dict) else "?"
-            msg = (f"record {rid!r} is missing required field {missing[0]!r} for format {fmt.name} "
-                   f"(required: {', '.join(fmt.keys)})" if missing else
-                   f"record {rid!r} does not have the shape of format {fmt.name}")
-            if on_error == "skip":
-                yield BadLine(where, msg, dumps(raw)[:2000] if isinstance(raw, dict) else str(raw)[:2000])
-                continue
-            raise InputError(f"{where}: {msg}")
-        try:
-            yield fmt.to_record(raw, n - 1)
-        except Exception as e:  # noqa: BLE001 - re-raised with the location
-            if on_error == "skip":
-                yield BadLine(where, f"not a valid {fmt.name} record: {type(e).__name__}: {e}", dumps(raw)[:2000])
-                continue
-            raise InputError(f"{where}: not a valid {fmt.name} record: {type(e).__name__}: {e}") from e
+        yield _convert(fmt, raw, where, n - 1, on_error)
     if n == 0:
         raise InputError(f"{path}: input is empty (no records)")
+
+
+# -- parallel JSONL reading: the same items as read_records_with_errors, a chunk of lines at a time ----------
+@dataclass
+class JsonlChunk:
+    start: int  # byte offset of the chunk's first line
+    end: int  # byte offset just past its last line
+    first_line: int  # 1-based line number of the first line
+    first_index: int  # record index (non-blank lines before it) of its first item
+    items: int
+
+
+def plan_jsonl_chunks(path, items_per_chunk: int, limit: int | None = None,
+                      block: int = 8 << 20) -> list[JsonlChunk] | None:
+    """Split a plain ``.jsonl`` file into chunks of ``items_per_chunk`` non-blank lines (the last may be
+    shorter), so workers can parse them in parallel and produce exactly the serial reader's items.
+
+    None when the file cannot be split that way (not a local plain .jsonl file, or it uses lone ``\r`` line
+    breaks, which text mode would split on and a byte scan would not).
+    """
+    import numpy as np
+
+    spath = resolve_path(path)
+    p = Path(spath)
+    if _is_hub_id(spath) or not p.name.endswith(".jsonl") or not p.is_file():
+        return None
+    ends: list[np.ndarray] = []  # byte offset just past each line
+    blank_runs: list[np.ndarray] = []
+    with open(p, "rb") as fh:
+        pos = 0
+        carry = b""
+        while True:
+            buf = fh.read(block)
+            if not buf:
+                break
+            data = carry + buf
+            if re.search(rb"\r(?!\n)", data[:-1] if data.endswith(b"\r") else data):
+                return None
+            arr = np.frombuffer(data, dtype=np.uint8)
+            nl = np.flatnonzero(arr == 10)
+            if len(nl):
+                e = nl + 1
+                starts = np.concatenate(([0], e[:-1]))
+                # blank (skipped) lines: no ASCII non-space byte, and (checked exactly) nothing str.strip() keeps
+                solid = ((arr[:e[-1]] > 32) & (arr[:e[-1]] < 128)).astype(np.int32)
+                blank = ~(np.add.reduceat(solid, starts) > 0)
+                for j in np.flatnonzero(blank).tolist():
+                    blank[j] = not data[starts[j]:e[j]].decode("utf-8", "replace").strip()
+                ends.append(e + (pos - len(carry)))
+                blank_runs.append(blank)
+                cut = int(e[-1])
+            else:
+                cut = 0
+            pos += len(buf)
+            carry = data[cut:]
+        if carry:  # a last line without a newline
+            ends.append(np.array([pos], dtype=np.int64))
+            blank_runs.append(np.array([not carry.decode("utf-8", "replace").strip()]))
+    if not ends:
+        return []
+    line_end = np.concatenate(ends).astype(np.int64)
+    blank = np.concatenate(blank_runs)
+    item_lines = np.flatnonzero(~blank)  # 0-based line numbers of items
+    if limit is not None:
+        item_lines = item_lines[:limit]
+    chunks = []
+    for c in range(0, len(item_lines), items_per_chunk):
+        first = int(item_lines[c])
+        last = int(item_lines[min(c + items_per_chunk, len(item_lines)) - 1])
+        start = int(line_end[first - 1]) if first > 0 else 0
+        chunks.append(JsonlChunk(start, int(line_end[last]), first + 1, c,
+                                 min(items_per_chunk, len(item_lines) - c)))
+    return chunks
+
+
+def read_jsonl_chunk(path, chunk: JsonlChunk, fmt_name: str, on_error: str = "raise") -> list[dict | BadLine]:
+    """The items of one chunk: what ``read_records_with_errors`` yields for those lines."""
+    p = Path(resolve_path(path))
+    fmt = get_format(fmt_name)
+    with open(p, "rb") as fh:
+        fh.seek(chunk.start)
+        text = fh.read(chunk.end - chunk.start).decode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    parts = text.split("\n")
+    lines = [x + "\n" for x in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    out: list[dict | BadLine] = []
+    n = chunk.first_index
+    for (raw, where) in _jsonl_lines(p, lines, on_error, first_line=chunk.first_line):
+        out.append(_convert(fmt, raw, where, n, on_error))
+        n += 1
+    return out
 
 
 def read_records(path, format: str | None = None, on_error: str = "raise", limit: int | None = None) -> Iterator[dict]:

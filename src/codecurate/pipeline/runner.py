@@ -159,6 +159,33 @@ def warm_worker() -> None:
     load_all()
 
 
+def _bad_line_entry(item: BadLine) -> dict:
+    return {"id": item.where, "stage": "read", "op": "read", "reason": item.error,
+            "detail": {"where": item.where}, "record": {"raw": item.text}}
+
+
+def read_shard_task(task: dict) -> dict:
+    """Parse one chunk of a JSONL input into read-stage shard ``k`` (what the serial reader writes for those
+    items when no id repeats); returns counts, drop reasons and the ids in order for the duplicate check."""
+    from codecurate.io import JsonlChunk, read_jsonl_chunk
+
+    d, k = Path(task["out_dir"]), task["k"]
+    batch, bad, reasons = [], [], Counter()
+    items = read_jsonl_chunk(task["path"], JsonlChunk(**task["chunk"]), task["format"], task["on_error"])
+    for item in items:
+        if isinstance(item, BadLine):
+            bad.append(_bad_line_entry(item))
+            reasons[item.error.split(":")[0]] += 1
+        else:
+            validate_record(item)
+            batch.append(item)
+    if bad:
+        sh.write_ledger_shard(bad, d / f"ledger-{k:05d}.parquet")
+    sh.write_records_shard(batch, d / f"data-{k:05d}.parquet")
+    return {"k": k, "in": len(items), "out": len(batch), "bad": len(bad), "reasons": dict(reasons),
+            "ids": [r["id"] for r in batch]}
+
+
 def run_shard_task(task: dict) -> dict:
     op = _get_op(task["spec"])
     table = sh.read_table(Path(task["in_path"]))
@@ -305,6 +332,10 @@ class Runner:
         batch, bad, k, n_in, n_out, n_bad = [], [], 0, 0, 0, 0
         seen: dict[str, str] = {}
         reasons: Counter = Counter()
+        par = self._read_parallel(d, prog, task) if self.workers > 1 else None
+        if par is not None:
+            n_in, n_out, n_bad, k, reasons = par
+            return self._read_done(d, cfg, fp_in, t0, n_in, n_out, n_bad, k, reasons, prog, task, "parallel")
 
         def flush():
             nonlocal batch, bad, k
@@ -317,8 +348,7 @@ class Runner:
         for item in read_records_with_errors(r.input.path, r.input.format, r.input.on_error, r.input.limit):
             n_in += 1
             if isinstance(item, BadLine):
-                bad.append({"id": item.where, "stage": "read", "op": "read", "reason": item.error,
-                            "detail": {"where": item.where}, "record": {"raw": item.text}})
+                bad.append(_bad_line_entry(item))
                 reasons[item.error.split(":")[0]] += 1
                 n_bad += 1
             else:
@@ -344,6 +374,45 @@ class Runner:
                 prog.update(task, completed=n_in)
         if batch or bad or k == 0:
             flush()
+        return self._read_done(d, cfg, fp_in, t0, n_in, n_out, n_bad, k, reasons, prog, task, "serial")
+
+    def _read_parallel(self, d: Path, prog, task) -> tuple[int, int, int, int, Counter] | None:
+        """Parse a plain JSONL input in chunks of ``batch_size`` items on the workers. Shards are the serial
+        reader's bytes; None (serial read instead) for other inputs, and when an id repeats (the serial
+        reader then ledgers or refuses the repeat, with its position)."""
+        from codecurate.io import detect_input_format, plan_jsonl_chunks
+
+        r = self.recipe
+        chunks = plan_jsonl_chunks(r.input.path, r.batch_size, r.input.limit)
+        if not chunks or len(chunks) < 2:
+            return None
+        fmt = detect_input_format(r.input.path, r.input.format)
+        tasks = [{"path": r.input.path, "chunk": vars(c), "format": fmt.name, "on_error": r.input.on_error,
+                  "out_dir": str(d), "k": k} for k, c in enumerate(chunks)]
+        done = [0]
+
+        def advance(t, info):
+            done[0] += info["in"]
+            if prog:
+                prog.update(task, completed=done[0])
+
+        infos = self.executor.map(read_shard_task, tasks, True, on_done=advance)
+        seen: set[str] = set()
+        for info in infos:
+            for rid in info["ids"]:
+                if rid in seen:
+                    shutil.rmtree(d)
+                    d.mkdir(parents=True)
+                    return None
+                seen.add(rid)
+        reasons: Counter = Counter()
+        for info in infos:
+            reasons.update(info["reasons"])
+        return (sum(i["in"] for i in infos), sum(i["out"] for i in infos), sum(i["bad"] for i in infos),
+                len(infos), reasons)
+
+    def _read_done(self, d: Path, cfg: str, fp_in: str, t0: float, n_in: int, n_out: int, n_bad: int, k: int,
+                   reasons: Counter, prog, task, mode: str) -> tuple[Path, dict]:
         if prog:
             prog.update(task, completed=n_in, total=n_in)
         secs = time.perf_counter() - t0
@@ -351,7 +420,7 @@ class Runner:
             raise AccountingError(f"read: {n_in} in != {n_out} out + {n_bad} in ledger")
         m = {"stage": "read", "op": "read", "config_hash": cfg, "input_fingerprint": fp_in,
              "output_fingerprint": _sha(cfg, fp_in), "counts": {"in": n_in, "out": n_out, "dropped": n_bad, "created": 0},
-             "seconds": round(secs, 3), "shards": k}
+             "seconds": round(secs, 3), "shards": k, "read_mode": mode}
         atomic_write_bytes(d / "stats.json", _json_bytes({"counts": m["counts"], "reasons": dict(reasons)}))
         atomic_write_bytes(d / "manifest.json", _json_bytes(m))
         self._report(StageReport(0, "read", "read", n_in, n_out, n_bad, 0, secs, reasons=dict(reasons)))
