@@ -189,15 +189,16 @@ def test_parallel_read_writes_the_serial_readers_shards(tmp_path, dup):
     assert modes == ["serial", "serial" if dup else "parallel"]
 
 
-def test_parallel_read_raises_the_serial_readers_error(tmp_path):
-    """A bad line past the format-detection window and the first chunks: same error, same file:line."""
+@pytest.mark.parametrize("at", [0, 30])
+def test_parallel_read_raises_the_serial_readers_error(tmp_path, at):
+    """A bad line inside the format-detection window, or past it and the first chunks: same error, same line."""
     rows = (PKG / "mbpp.jsonl").read_text().splitlines()[:40]
     src = tmp_path / "in.jsonl"
-    src.write_text("\n".join(rows[:30] + ["{not json"] + rows[30:]) + "\n")
+    src.write_text("\n".join(rows[:at] + ["{not json"] + rows[at:]) + "\n")
     msgs = []
     for w in (1, 2):
         with pytest.raises(Exception) as e:
             run_recipe(quick_recipe(src, stages=["python_syntax"], batch_size=6), output=tmp_path / f"w{w}",
                        workers=w)
         msgs.append(str(e.value))
-    assert msgs[0] == msgs[1] and "in.jsonl:31: invalid JSON" in msgs[0], msgs
+    assert msgs[0] == msgs[1] and f"in.jsonl:{at + 1}: invalid JSON" in msgs[0], msgs

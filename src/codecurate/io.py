@@ -165,11 +165,12 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
     return [raw for raw, _ in read_raw(path)]
 
 
-def detect_input_format(path, format: str | None = None):
-    """The format adapter for ``path``: the named one, or detected from its first records."""
+def detect_input_format(path, format: str | None = None, on_error: str = "raise"):
+    """The format adapter for ``path``: the named one, or detected from its first records (read as
+    ``read_records_with_errors`` reads them, so a bad line there raises the same error)."""
     if format and format != "auto":
         return get_format(format)
-    head = [r for r, _ in itertools.islice(read_raw(path, on_error="skip"), DETECT_SAMPLE)]
+    head = [r for r, _ in itertools.islice(read_raw(path, on_error=on_error), DETECT_SAMPLE)]
     return detect_format([r for r in head if isinstance(r, dict)], where=str(path))
 
 

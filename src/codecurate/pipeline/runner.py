@@ -386,7 +386,7 @@ class Runner:
         chunks = plan_jsonl_chunks(r.input.path, r.batch_size, r.input.limit)
         if not chunks or len(chunks) < 2:
             return None
-        fmt = detect_input_format(r.input.path, r.input.format)
+        fmt = detect_input_format(r.input.path, r.input.format, r.input.on_error)
         tasks = [{"path": r.input.path, "chunk": vars(c), "format": fmt.name, "on_error": r.input.on_error,
                   "out_dir": str(d), "k": k} for k, c in enumerate(chunks)]
         done = [0]
