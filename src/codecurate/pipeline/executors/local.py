@@ -33,13 +33,7 @@ class LocalExecutor:
     def map(self, fn: Callable[[dict], Any], tasks: list[dict], parallel: bool = True,
             on_done: Callable[[dict, Any], None] | None = None) -> list[Any]:
         if not parallel or self.workers == 1 or len(tasks) <= 1:
-            out = []
-            for t in tasks:
-                r = fn(t)
-                out.append(r)
-                if on_done:
-                    on_done(t, r)
-            return out
+            return run_in_process(fn, tasks, on_done)
         pool = self._ensure_pool()
         futures = [pool.submit(fn, t) for t in tasks]
         out = []
@@ -54,6 +48,18 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+
+def run_in_process(fn: Callable[[dict], Any], tasks: list[dict],
+                   on_done: Callable[[dict, Any], None] | None = None) -> list[Any]:
+    """Run the tasks one after another in this process (ops that must not leave it, or a single task)."""
+    out = []
+    for t in tasks:
+        r = fn(t)
+        out.append(r)
+        if on_done:
+            on_done(t, r)
+    return out
 
 
 def _noop() -> None:

@@ -22,6 +22,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from codecurate.pipeline.executors.local import run_in_process
+
 
 class RayExecutor:
     def __init__(self, workers: int = 1, address: str | None = None, object_store_mb: int = 512):
@@ -48,13 +50,7 @@ class RayExecutor:
     def map(self, fn: Callable[[dict], Any], tasks: list[dict], parallel: bool = True,
             on_done: Callable[[dict, Any], None] | None = None) -> list[Any]:
         if not parallel or len(tasks) <= 1:
-            out = []
-            for t in tasks:
-                r = fn(t)
-                out.append(r)
-                if on_done:
-                    on_done(t, r)
-            return out
+            return run_in_process(fn, tasks, on_done)
         if fn not in self._remote:
             self._remote[fn] = self._ray.remote(num_cpus=1)(fn)
         refs = [self._remote[fn].remote(t) for t in tasks]
