@@ -170,8 +170,11 @@ def detect_input_format(path, format: str | None = None, on_error: str = "raise"
     ``read_records_with_errors`` reads them, so a bad line there raises the same error)."""
     if format and format != "auto":
         return get_format(format)
-    head = [r for r, _ in itertools.islice(read_raw(path, on_error=on_error), DETECT_SAMPLE)]
-    return detect_format([r for r in head if isinstance(r, dict)], where=str(path))
+    return _detect(list(itertools.islice(read_raw(path, on_error=on_error), DETECT_SAMPLE)), path)
+
+
+def _detect(head: list[tuple[Any, str]], path) -> Any:
+    return detect_format([r for r, _ in head if isinstance(r, dict)], where=str(path))
 
 
 def _convert(fmt, raw: Any, where: str, index: int, on_error: str) -> dict | BadLine:
@@ -203,7 +206,7 @@ def read_records_with_errors(path, format: str | None = None, on_error: str = "r
         fmt = get_format(format)
     else:  # detect from the first records of the same pass (a hub dataset is loaded once)
         head = list(itertools.islice(items, DETECT_SAMPLE))
-        fmt = detect_format([r for r, _ in head if isinstance(r, dict)], where=str(path))
+        fmt = _detect(head, path)
         items = itertools.chain(head, items)
     n = 0
     for raw, where in items:
@@ -222,7 +225,6 @@ class JsonlChunk:
     end: int  # byte offset just past its last line
     first_line: int  # 1-based line number of the first line
     first_index: int  # record index (non-blank lines before it) of its first item
-    items: int
 
 
 def plan_jsonl_chunks(path, items_per_chunk: int, limit: int | None = None,
@@ -283,8 +285,7 @@ def plan_jsonl_chunks(path, items_per_chunk: int, limit: int | None = None,
         first = int(item_lines[c])
         last = int(item_lines[min(c + items_per_chunk, len(item_lines)) - 1])
         start = int(line_end[first - 1]) if first > 0 else 0
-        chunks.append(JsonlChunk(start, int(line_end[last]), first + 1, c,
-                                 min(items_per_chunk, len(item_lines) - c)))
+        chunks.append(JsonlChunk(start, int(line_end[last]), first + 1, c))
     return chunks
 
 

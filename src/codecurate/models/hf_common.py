@@ -21,6 +21,12 @@ DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16
 LINEAR_KERNELS = ("auto", "onednn", "default")
 
 
+def check_linear_kernel(kernel: str) -> str:
+    if kernel not in LINEAR_KERNELS:
+        raise ValueError(f"unknown linear kernel {kernel!r} (key linear_kernel); valid: {', '.join(LINEAR_KERNELS)}")
+    return kernel
+
+
 def _onednn_linear_op():
     """oneDNN's fp32 linear (``torch.ops.mkldnn._linear_pointwise``) when this torch build has it, else None."""
     import torch
@@ -49,8 +55,7 @@ def cpu_linear_kernel(model, kernel: str = "auto"):
     """
     import torch
 
-    if kernel not in LINEAR_KERNELS:
-        raise ValueError(f"unknown linear kernel {kernel!r}; valid: {', '.join(LINEAR_KERNELS)}")
+    check_linear_kernel(kernel)
     op = None if kernel == "default" else _onednn_linear_op()
     if op is None:
         if kernel == "onednn":

@@ -132,15 +132,13 @@ class IFDScorer:
         self.drop_truncated = drop_truncated
         self.logit_chunk = max(1, int(logit_chunk))
         from codecurate.models.hf_common import (
-            LINEAR_KERNELS,
+            check_linear_kernel,
             model_max_length,
             resolve_lm,
             split_head,
         )
 
-        if linear_kernel not in LINEAR_KERNELS:
-            raise ValueError(f"unknown linear_kernel {linear_kernel!r}; valid: {', '.join(LINEAR_KERNELS)}")
-        self.linear_kernel = linear_kernel
+        self.linear_kernel = check_linear_kernel(linear_kernel)
 
         self.lm, self.tokenizer, self.device = resolve_lm("IFDScorer", model, lm, tokenizer, device, dtype)
         lm, tokenizer = self.lm, self.tokenizer

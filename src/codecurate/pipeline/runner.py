@@ -22,6 +22,7 @@ an expander).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -159,31 +160,48 @@ def warm_worker() -> None:
     load_all()
 
 
-def _bad_line_entry(item: BadLine) -> dict:
-    return {"id": item.where, "stage": "read", "op": "read", "reason": item.error,
-            "detail": {"where": item.where}, "record": {"raw": item.text}}
+def write_read_shard(items: list, d: Path, k: int, first_n: int, seen: dict[str, str] | None = None,
+                     on_error: str = "raise", path: str = "") -> dict:
+    """Write read-stage shard ``k`` from its input items (records and BadLines, item ``first_n`` on): records
+    to ``data-k``, bad lines (and, when ``seen`` is given, repeated ids) to ``ledger-k``. Returns counts, drop
+    reasons and the ids kept, in order. The serial and the parallel reader both write through here."""
+    from codecurate.io import InputError
 
-
-def read_shard_task(task: dict) -> dict:
-    """Parse one chunk of a JSONL input into read-stage shard ``k`` (what the serial reader writes for those
-    items when no id repeats); returns counts, drop reasons and the ids in order for the duplicate check."""
-    from codecurate.io import JsonlChunk, read_jsonl_chunk
-
-    d, k = Path(task["out_dir"]), task["k"]
     batch, bad, reasons = [], [], Counter()
-    items = read_jsonl_chunk(task["path"], JsonlChunk(**task["chunk"]), task["format"], task["on_error"])
-    for item in items:
+    for j, item in enumerate(items):
         if isinstance(item, BadLine):
-            bad.append(_bad_line_entry(item))
+            bad.append({"id": item.where, "stage": "read", "op": "read", "reason": item.error,
+                        "detail": {"where": item.where}, "record": {"raw": item.text}})
             reasons[item.error.split(":")[0]] += 1
-        else:
-            validate_record(item)
-            batch.append(item)
+            continue
+        validate_record(item)
+        if seen is not None:
+            prev = seen.get(item["id"])
+            if prev is not None:
+                msg = f"duplicate record id {item['id']!r} (first seen at record #{prev})"
+                if on_error == "raise":
+                    raise InputError(f"{path}: {msg}; ids must be unique")
+                bad.append({"id": item["id"], "stage": "read", "op": "read", "reason": "duplicate id",
+                            "detail": {"first": prev}, "record": item})
+                reasons["duplicate id"] += 1
+                continue
+            seen[item["id"]] = str(first_n + j + 1)
+        batch.append(item)
     if bad:
         sh.write_ledger_shard(bad, d / f"ledger-{k:05d}.parquet")
     sh.write_records_shard(batch, d / f"data-{k:05d}.parquet")
     return {"k": k, "in": len(items), "out": len(batch), "bad": len(bad), "reasons": dict(reasons),
-            "ids": [r["id"] for r in batch]}
+            "ids": [x["id"] for x in batch]}
+
+
+def read_shard_task(task: dict) -> dict:
+    """Parse one chunk of a JSONL input into read-stage shard ``k`` (ids are checked for repeats afterwards,
+    across all chunks, by the caller)."""
+    from codecurate.io import JsonlChunk, read_jsonl_chunk
+
+    chunk = JsonlChunk(**task["chunk"])
+    items = read_jsonl_chunk(task["path"], chunk, task["format"], task["on_error"])
+    return write_read_shard(items, Path(task["out_dir"]), task["k"], chunk.first_index)
 
 
 def run_shard_task(task: dict) -> dict:
@@ -329,54 +347,23 @@ class Runner:
         d.mkdir(parents=True)
         t0 = time.perf_counter()
         task = prog.add_task("read", total=None) if prog else None
-        batch, bad, k, n_in, n_out, n_bad = [], [], 0, 0, 0, 0
-        seen: dict[str, str] = {}
-        reasons: Counter = Counter()
-        par = self._read_parallel(d, prog, task) if self.workers > 1 else None
-        if par is not None:
-            n_in, n_out, n_bad, k, reasons = par
-            return self._read_done(d, cfg, fp_in, t0, n_in, n_out, n_bad, k, reasons, prog, task, "parallel")
+        infos = self._read_parallel(d, prog, task) if self.workers > 1 else None
+        mode = "parallel"
+        if infos is None:
+            mode, infos, seen, n = "serial", [], {}, 0
+            items_in = read_records_with_errors(r.input.path, r.input.format, r.input.on_error, r.input.limit)
+            while True:
+                items = list(itertools.islice(items_in, r.batch_size))
+                if items or not infos:  # an empty input (limit 0) still gets shard 0
+                    infos.append(write_read_shard(items, d, len(infos), n, seen, r.input.on_error, r.input.path))
+                n += len(items)
+                if prog:
+                    prog.update(task, completed=n)
+                if len(items) < r.batch_size:
+                    break
+        return self._read_done(d, cfg, fp_in, t0, infos, prog, task, mode)
 
-        def flush():
-            nonlocal batch, bad, k
-            if bad:
-                sh.write_ledger_shard(bad, d / f"ledger-{k:05d}.parquet")
-            sh.write_records_shard(batch, d / f"data-{k:05d}.parquet")
-            k += 1
-            batch, bad = [], []
-
-        for item in read_records_with_errors(r.input.path, r.input.format, r.input.on_error, r.input.limit):
-            n_in += 1
-            if isinstance(item, BadLine):
-                bad.append(_bad_line_entry(item))
-                reasons[item.error.split(":")[0]] += 1
-                n_bad += 1
-            else:
-                validate_record(item)
-                prev = seen.get(item["id"])
-                if prev is not None:
-                    msg = f"duplicate record id {item['id']!r} (first seen at record #{prev})"
-                    if r.input.on_error == "raise":
-                        from codecurate.io import InputError
-
-                        raise InputError(f"{r.input.path}: {msg}; ids must be unique")
-                    bad.append({"id": item["id"], "stage": "read", "op": "read", "reason": "duplicate id",
-                                "detail": {"first": prev}, "record": item})
-                    reasons["duplicate id"] += 1
-                    n_bad += 1
-                else:
-                    seen[item["id"]] = str(n_in)
-                    batch.append(item)
-                    n_out += 1
-            if len(batch) + len(bad) >= r.batch_size:
-                flush()
-            if prog and n_in % 500 == 0:
-                prog.update(task, completed=n_in)
-        if batch or bad or k == 0:
-            flush()
-        return self._read_done(d, cfg, fp_in, t0, n_in, n_out, n_bad, k, reasons, prog, task, "serial")
-
-    def _read_parallel(self, d: Path, prog, task) -> tuple[int, int, int, int, Counter] | None:
+    def _read_parallel(self, d: Path, prog, task) -> list[dict] | None:
         """Parse a plain JSONL input in chunks of ``batch_size`` items on the workers. Shards are the serial
         reader's bytes; None (serial read instead) for other inputs, and when an id repeats (the serial
         reader then ledgers or refuses the repeat, with its position)."""
@@ -405,14 +392,16 @@ class Runner:
                     d.mkdir(parents=True)
                     return None
                 seen.add(rid)
+        return infos
+
+    def _read_done(self, d: Path, cfg: str, fp_in: str, t0: float, infos: list[dict], prog, task,
+                   mode: str) -> tuple[Path, dict]:
+        """Totals, stats and manifest of the read stage from its shards' infos."""
+        n_in, n_out, n_bad, k = (sum(i["in"] for i in infos), sum(i["out"] for i in infos),
+                                 sum(i["bad"] for i in infos), len(infos))
         reasons: Counter = Counter()
         for info in infos:
             reasons.update(info["reasons"])
-        return (sum(i["in"] for i in infos), sum(i["out"] for i in infos), sum(i["bad"] for i in infos),
-                len(infos), reasons)
-
-    def _read_done(self, d: Path, cfg: str, fp_in: str, t0: float, n_in: int, n_out: int, n_bad: int, k: int,
-                   reasons: Counter, prog, task, mode: str) -> tuple[Path, dict]:
         if prog:
             prog.update(task, completed=n_in, total=n_in)
         secs = time.perf_counter() - t0

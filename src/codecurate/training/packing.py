@@ -10,8 +10,8 @@ Three ways of turning sample lengths into rows of at most ``max_length`` tokens:
     codecurate's row filling (reference ``training_eval.md`` §3, §7.1): rows are padded to the *longest row*,
     so padding is a makespan problem, not a bin count. Take the fewest rows K that can hold the batch and
     assign samples longest-first to the least-loaded row (LPT), as the reference describes; additionally try
-    MULTIFIT (first-fit decreasing with a bisected row width) and K+1, K+2 rows, improve by local search, then
-    run a bounded exact search for a narrower layout. (On Evol-Instruct at 1024: LPT alone 8.5% padding,
+    MULTIFIT (first-fit decreasing with a bisected row width) and K+1, K+2 rows, then run a bounded exact
+    search for a narrower layout. (On Evol-Instruct at 1024: LPT alone 8.5% padding,
     LPT + MULTIFIT 6.6%, with the exact search 6.26%, which is the per-batch optimum there; see
     benchmarks/results/packing.json.)
 ``best_fit_decreasing``
@@ -103,55 +103,6 @@ def _multifit(lengths: Sequence[int], order: list[int], k: int, max_length: int)
     return best
 
 
-def _local_search(lengths: Sequence[int], rows: list[list[int]], max_length: int,
-                  max_moves: int = 500) -> list[list[int]]:
-    """Lower the longest row by moves and swaps between rows (a standard makespan improvement step).
-
-    A move (one sample from a longest row to another row) or swap (a longer sample of a longest row for a
-    shorter one of another row) is taken only when the receiving row stays below the current longest load, so
-    each step lowers the longest load or the number of rows at it, and the search ends. Rows keep their count.
-    """
-    rows = [list(r) for r in rows]
-    loads = [sum(lengths[i] for i in r) for r in rows]
-    for _ in range(max_moves):
-        top = max(loads)
-        r = loads.index(top)  # first longest row: deterministic
-        done = False
-        for a in sorted(rows[r], key=lambda i: (-lengths[i], i)):
-            la = lengths[a]
-            for s in range(len(rows)):
-                if s == r:
-                    continue
-                if loads[s] + la < top:  # move a: r -> s
-                    rows[r].remove(a)
-                    rows[s].append(a)
-                    loads[r] -= la
-                    loads[s] += la
-                    done = True
-                    break
-                for b in sorted(rows[s], key=lambda i: (lengths[i], i)):
-                    lb = lengths[b]
-                    if lb >= la:
-                        break
-                    if loads[s] - lb + la < top:  # swap a <-> b
-                        rows[r].remove(a)
-                        rows[s].remove(b)
-                        rows[r].append(b)
-                        rows[s].append(a)
-                        loads[r] += lb - la
-                        loads[s] += la - lb
-                        done = True
-                        break
-                if done:
-                    break
-            if done:
-                break
-        if not done:
-            break
-    assert max(loads) <= max_length
-    return [sorted(row, key=lambda i: (lengths[i], i)) for row in rows if row]
-
-
 def _fits(lengths: Sequence[int], order: list[int], k: int, width: int, node_limit: int) -> list[list[int]] | None:
     """Exact search: do the samples fit k rows of capacity ``width``? Depth-first, longest sample first, rows
     of equal load tried once (they are interchangeable). None when infeasible or when ``node_limit`` is hit."""
@@ -176,14 +127,12 @@ def _fits(lengths: Sequence[int], order: list[int], k: int, width: int, node_lim
             loads[r] += n
             rows[r].append(i)
             ok = place(pos + 1)
-            if ok is None or ok:
-                if ok:
-                    return True
-                loads[r] -= n
-                rows[r].pop()
-                return None
+            if ok:
+                return True
             loads[r] -= n
             rows[r].pop()
+            if ok is None:  # out of nodes: give up, do not try other rows
+                return None
         return False
 
     if place(0):
@@ -197,10 +146,9 @@ def balanced_rows(lengths: Sequence[int], max_length: int, extra_rows: int = 2,
 
     Rows are padded to the longest row, so the cost is ``rows x longest row`` cells. For K from the fewest
     feasible rows to K + ``extra_rows``, try LPT (longest first to the least-loaded row) and MULTIFIT (FFD with
-    a bisected row width), improve each by local search (moves and swaps out of the longest row), and keep the
-    layout with the fewest padded cells (ties: fewer rows, then LPT). Then an exact depth-first search
-    (``exact_nodes`` nodes per width tried; 0 turns it off) bisects, for every row count that could still
-    beat that layout, the narrowest width the samples fit into. With the search finishing, the result is the
+    a bisected row width), and keep the layout with the fewest padded cells (ties: fewer rows, then LPT).
+    Then an exact depth-first search (``exact_nodes`` nodes per width tried; 0 turns it off) bisects, for
+    every row count that could still beat that layout, the narrowest width the samples fit into. With the search finishing, the result is the
     optimum for the batch (tested against an independent exhaustive search on real Evol-Instruct batches).
     Cost at batch 16: 1-2 ms per batch on average at max length 1024, ~15 ms at 2048 (Evol-Instruct).
     """
@@ -217,7 +165,6 @@ def balanced_rows(lengths: Sequence[int], max_length: int, extra_rows: int = 2,
             rows = fn(lengths, order, k, max_length)
             if rows is None:
                 continue
-            rows = _local_search(lengths, rows, max_length)
             if first_feasible is None:
                 first_feasible = k
             key = (padded_cells(lengths, rows), len(rows), method)
