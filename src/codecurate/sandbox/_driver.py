@@ -46,6 +46,14 @@ _BASES = ((int, int.__index__), (float, float.__float__), (str, str.__str__), (b
           (set, set.copy), (frozenset, frozenset.copy))
 
 
+# numpy dtypes a reported array may claim (bool, ints, floats, complex, bounded str/bytes, datetimes): a forged
+# report naming e.g. a void dtype of 100 GB must not allocate it on the host
+_DTYPE_RE = __import__("re").compile(r"^(bool|u?int(8|16|32|64)|float(16|32|64|128)|complex(64|128|256)|"
+                                     r"[<>|=]?[?bBhHiIlLqQefdgFDG]|[<>|=]?[iuf][1248]|[<>|=]?c(8|16|32)|"
+                                     r"[<>|=]?[US]\d{1,4}|<?U\d{1,4}|object|datetime64(\[\w+\])?|"
+                                     r"timedelta64(\[\w+\])?|[<>|=]?[mM]8(\[\w+\])?)$")
+
+
 class _TooBig(Exception):
     pass
 
@@ -245,7 +253,12 @@ def decode(v):
                 import numpy
             except ImportError:
                 return Opaque("numpy array (numpy not installed)", "ndarray")
-            return numpy.array(decode(v["~nd"]), dtype=v.get("dtype"))
+            dtype = v.get("dtype")
+            if not (isinstance(dtype, str) and _DTYPE_RE.match(dtype)):
+                raise ValueError(f"numpy dtype {str(dtype)[:40]!r} is not one a program's value can have here")
+            if dtype.lstrip("<>|=")[:1] in ("U", "S"):  # width from the data, not the claim (<U9999 x 1M items)
+                return numpy.array(decode(v["~nd"]))
+            return numpy.array(decode(v["~nd"]), dtype=dtype)
         if "~h" in v:
             return Digest(v["~h"], v.get("~type", "?"))
         if "~r" in v:
@@ -276,9 +289,16 @@ def _worker(job, kind, first, res_w, token):
     def dumps(obj):
         return join(iterencode(obj, _one_shot=True))
 
+    max_line = job.get("max_report_line", 4 << 20)
+
     def report(obj):
         obj["k"] = token
-        write(res_w, (dumps(obj) + "\n").encode())
+        raw = obj.pop("value_raw", None)
+        line = dumps(obj)
+        if len(line) > max_line and "value" in obj:  # too big to send as a value: an exact digest instead
+            obj["value"] = _digest(raw)
+            line = dumps(obj)
+        write(res_w, (line + "\n").encode())
 
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
                                  errors="replace")
@@ -303,11 +323,17 @@ def _worker(job, kind, first, res_w, token):
                  "BaseException", "bool", "getattr", "hasattr", "hex", "slice", "compile", "exec", "range",
                  "AssertionError", "SystemExit", "ValueError", "TypeError", "MemoryError", "RecursionError"):
         frozen[name] = getattr(builtins, name)
-    g = {"__name__": "__main__", "__builtins__": builtins}
+    # the program's globals are a fresh module that replaces the driver as __main__ (the driver's module is not
+    # reachable through sys.modules["__main__"])
+    module = type(sys)("__main__")
+    module.__dict__["__builtins__"] = builtins
+    g = module.__dict__
+    sys.modules["__main__"] = module
     code = job["code"]
     cases = job["cases"]
     if kind == "call":
-        cases = [decode(c) for c in cases]  # before any user code runs
+        # before any user code runs; {"~expr": src} cases are evaluated in the program's globals when they run
+        cases = [c if type(c) is dict and "~expr" in c else decode(c) for c in cases]
     if kind == "stdio":
         # one worker per case: a real stdin/stdout program, run as a script
         t0 = monotonic()
@@ -325,6 +351,7 @@ def _worker(job, kind, first, res_w, token):
         os._exit(0)
 
     g["__name__"] = "__solution__"
+    sys.modules["__solution__"] = module
     try:
         exec(job["compiled"]["code"], g)  # noqa: S102 - running the program is the point
         if job["compiled"]["setup"] is not None:
@@ -349,12 +376,17 @@ def _worker(job, kind, first, res_w, token):
         t0 = monotonic()
         try:
             if kind == "call":
-                out = fn(*cases[i])
+                c = cases[i]
+                if type(c) is dict:  # {"~expr": source of (args, kwargs)}, built in the program's globals
+                    args, kwargs = eval(c["~expr"], g)  # noqa: S307 - inside the sandbox, like the program
+                    out = fn(*args, **kwargs)
+                else:
+                    out = fn(*c)
                 s = monotonic() - t0  # the call alone, as evalplus times its ground truth
                 if s > 0.1:  # a big output may take a while to encode: the time limit covers the call only
                     report({"returned": i})
                 flush()
-                report({"case": i, "ok": True, "value": enc(out), "s": s})
+                report({"case": i, "ok": True, "value": enc(out), "value_raw": out, "s": s})
             else:
                 exec(compile(cases[i], f"<test case {i}>", "exec"), g)  # noqa: S102 - compiled here: a syntax error
                 # in one test case is that case's error, as in the MBPP harness
@@ -430,6 +462,9 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
         return case_limits[i] if case_limits else per_test
 
     max_out = job["max_output_bytes"]
+    max_line = job.get("max_report_line", 4 << 20)
+    max_total = job.get("max_report_bytes", 32 << 20)
+    report_bytes = job.setdefault("_report_bytes", [0])  # all workers of this job together
     pid, res_r, out_r, err_r, token = _spawn(job, kind, first, stdin_data)
     bufs = {res_r: bytearray(), out_r: bytearray(), err_r: bytearray()}
     open_fds = set(bufs)
@@ -477,22 +512,29 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
                 continue
             if fd == res_r:
                 line_buf += chunk
-                if len(line_buf) > 64 * max_out + (1 << 20):
-                    killed_reason = "result channel flooded"
+                lines = []
+                if b"\n" in chunk:
+                    *lines, rest = bytes(line_buf).split(b"\n")
+                    line_buf = bytearray(rest)
+                if len(line_buf) > max_line or any(len(x) > max_line for x in lines):
+                    killed_reason = f"malformed report: a report line over {max_line} bytes"
                     break
-                if b"\n" not in chunk:
-                    continue
-                *lines, rest = bytes(line_buf).split(b"\n")
-                line_buf = bytearray(rest)
                 for line in lines:
+                    report_bytes[0] += len(line)
+                    if report_bytes[0] > max_total:
+                        killed_reason = f"malformed report: reports over {max_total} bytes in all"
+                        break
                     try:
                         msg = json.loads(line)
-                    except (ValueError, RecursionError):
+                    except (ValueError, RecursionError, MemoryError):
                         continue
-                    if not isinstance(msg, dict) or msg.get("k") != token:
+                    if type(msg) is not dict or msg.get("k") != token:
                         continue  # not from our worker code: ignore forged or garbled lines
+                    err = msg.get("err")
+                    if err is not None and type(err) is not str:
+                        err = f"malformed report: err of type {type(err).__name__}"
                     if "load_error" in msg:
-                        load_error = msg["load_error"]
+                        load_error = str(msg["load_error"])[:1000]
                     elif "loaded" in msg and not loaded:
                         loaded = True
                         current = first if first < n else None
@@ -503,14 +545,15 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
                         # fresh allowance of the same length, still within the total limit
                         encoding = True
                         case_t0 = time.monotonic()
-                    elif "case" in msg and current is not None and int(msg["case"]) == current:
+                    elif type(msg.get("case")) is int and current is not None and msg["case"] == current:
                         i = current
-                        rec = {"status": "ok" if msg.get("ok") else ("wrong" if msg.get("wrong") else "error"),
+                        rec = {"status": "ok" if msg.get("ok") is True else
+                               ("wrong" if msg.get("wrong") is True else "error"),
                                "seconds": round(time.monotonic() - case_began, 4),
-                               "error": msg.get("err")}
+                               "error": err[:1000] if err is not None else None}
                         if "value" in msg:
                             rec["value"] = msg["value"]
-                        if isinstance(msg.get("s"), (int, float)):
+                        if type(msg.get("s")) in (int, float) and 0 <= msg["s"] < 1e9:
                             rec["call_seconds"] = msg["s"]
                         if kind == "stdio":
                             rec["stdout_full"] = bytes(bufs[out_r]).decode("utf-8", "replace")
@@ -570,37 +613,64 @@ _RLIMITS = {"cpu": resource.RLIMIT_CPU, "as": resource.RLIMIT_AS, "nproc": resou
             "fsize": resource.RLIMIT_FSIZE, "nofile": resource.RLIMIT_NOFILE, "core": resource.RLIMIT_CORE}
 
 
-def _clean_scratch(iso):
-    """Empty the sandbox's private scratch dirs (its own tmpfs mounts: /tmp, /dev/shm, ...), so nothing one
-    program wrote is seen by the next. Never follows symlinks (shutil.rmtree is symlink-attack safe)."""
-    import shutil
-
-    for d in iso.get("scratch", ()):
+def _clean_dir(d, dev, keep):
+    """Remove everything in ``d`` that lies on filesystem ``dev``, except the paths in ``keep`` (read-only
+    binds inside a scratch dir, e.g. a venv under /tmp) and the directories that lead to them. Never follows
+    symlinks and never descends into another mount."""
+    try:
+        entries = list(os.scandir(d))
+    except OSError:
+        return
+    for e in entries:
         try:
-            entries = list(os.scandir(d))
+            if e.path in keep:
+                continue
+            if e.is_dir(follow_symlinks=False):
+                if e.stat(follow_symlinks=False).st_dev != dev:
+                    continue  # a mount point (a bind): not ours to empty
+                _clean_dir(e.path, dev, keep)
+                if not any(k.startswith(e.path + "/") for k in keep):
+                    os.rmdir(e.path)
+            else:
+                os.unlink(e.path)
+        except OSError:
+            pass
+
+
+def _clean_scratch(iso=None):
+    """Empty the sandbox's private scratch dirs (its own tmpfs mounts: /tmp, /dev/shm, ...), so nothing one
+    program wrote is seen by the next."""
+    keep = frozenset(_SETUP.get("keep", ()))
+    for d in _SETUP.get("scratch", ()):
+        try:
+            dev = os.stat(d).st_dev
         except OSError:
             continue
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    shutil.rmtree(e.path, ignore_errors=True)
-                else:
-                    os.unlink(e.path)
-            except OSError:
-                pass
+        _clean_dir(d, dev, keep)
 
 
 def _prepare_workdir(iso):
-    if iso.get("scratch"):
+    if _SETUP.get("scratch"):
         os.mkdir(iso["workdir"], 0o700)
         if iso.get("uid") is not None:
             os.chown(iso["workdir"], iso["uid"], iso["uid"])
 
 
 def _enter_sandbox(job):
-    """In a freshly forked worker (still root): the program's working directory and rlimits, then its
-    private uid (no supplementary groups)."""
+    """In a freshly forked worker (still root): in the box, a fresh IPC namespace (SysV IPC objects and POSIX
+    message queues of the program die with it) and the OOM killer's first choice; then the program's working
+    directory and rlimits, then its private uid (no supplementary groups, no capabilities left)."""
     iso = job["isolation"]
+    if _SETUP.get("boxed"):
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).unshare(0x08000000) != 0:  # CLONE_NEWIPC
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC)")
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
     os.chdir(iso["workdir"])
     for name, value in iso["rlimits"].items():
         resource.setrlimit(_RLIMITS[name], (value, value))
@@ -645,6 +715,9 @@ def _reap(uid):
                 break
 
 
+_SETUP = {}  # the setup message (``_isolate``): boxed, scratch dirs, paths to keep
+
+
 def run_job(job):
     t_start = time.monotonic()
     kind = job["kind"]
@@ -683,7 +756,17 @@ def _isolate(setup):
     PR_SET_NO_NEW_PRIVS and PR_SET_CHILD_SUBREAPER (orphaned daemons come back to us to be reaped)."""
     import ctypes
 
+    _SETUP.update(setup)
     libc = ctypes.CDLL(None, use_errno=True)
+    if not setup.get("boxed"):  # in the box bwrap's --die-with-parent does this (and pid 1's death ends all)
+        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the host process is gone
+        if os.getppid() != setup.get("host_pid", os.getppid()):
+            os._exit(1)  # the host died before the prctl
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-1000")  # a program that exhausts its memory cgroup is killed, never the driver
+    except OSError:
+        pass
     ms_rdonly, ms_nosuid, ms_nodev, ms_remount, ms_bind, ms_rec, ms_private = 1, 2, 4, 32, 4096, 16384, 1 << 18
 
     def check(rc, what):
@@ -727,7 +810,17 @@ def main():
     os.dup2(devnull, 1)  # stray writes from the driver must not corrupt the reports
 
     def answer(obj):
-        view = memoryview((json.dumps(obj) + "\n").encode())
+        try:
+            text = json.dumps(obj)
+        except (RecursionError, ValueError, TypeError, MemoryError):
+            for c in obj.get("cases") or ():  # a value the worker sent that cannot be re-encoded (too deep)
+                if c and "value" in c:
+                    try:
+                        json.dumps(c["value"])
+                    except (RecursionError, ValueError, TypeError, MemoryError):
+                        c.update(value=None, status="error", error="malformed report: value cannot be encoded")
+            text = json.dumps(obj)
+        view = memoryview((text + "\n").encode())
         while view:
             view = view[os.write(report_fd, view):]
 

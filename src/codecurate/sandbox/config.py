@@ -20,12 +20,15 @@ class SandboxUnavailable(RuntimeError):
 class SandboxConfig:
     timeout_per_test: float = 4.0  # wall-clock seconds per test case (APPS `timeout = 4`)
     timeout_total: float = 10.0  # wall-clock seconds per program, all cases together (APPS `TIMEOUT = 10`)
-    memory_mb: int = 2048  # RLIMIT_AS per process
+    memory_mb: int = 2048  # RLIMIT_AS per process and, with a memory cgroup, all the program's processes together
     max_processes: int = 64  # RLIMIT_NPROC (processes + threads) for the sandbox's own uid
     max_file_mb: int = 16  # RLIMIT_FSIZE: the largest file a program may write
     max_open_files: int = 128  # RLIMIT_NOFILE
     max_output_bytes: int = 4 << 20  # stdout/stderr captured per worker; more kills it
     tmp_mb: int = 64  # size of the private tmpfs the program sees as its working dir and /tmp
+    max_report_line: int = 4 << 20  # bytes of one value report from the program; a bigger value travels as a
+    # digest (exact equality only), a bigger forged line fails the case as a malformed report
+    max_report_bytes: int = 32 << 20  # bytes of all reports of one program together; past it: malformed report
     recursion_limit: int = 10000  # sys.setrecursionlimit inside the program (LiveCodeBench uses 50000)
     gt_time_limit_factor: float = 4.0  # evalplus DEFAULT_GT_TIME_LIMIT_FACTOR
     min_time_limit: float = 4.0  # evalplus DEFAULT_MIN_TIME_LIMIT at HEAD (1.0 in the 0.3.1 wheel)
@@ -43,6 +46,6 @@ class SandboxConfig:
             if not getattr(self, name) > 0:
                 raise ValueError(f"SandboxConfig.{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("memory_mb", "max_processes", "max_file_mb", "max_open_files", "max_output_bytes",
-                     "tmp_mb"):
+                     "tmp_mb", "max_report_line", "max_report_bytes"):
             if not int(getattr(self, name)) > 0:
                 raise ValueError(f"SandboxConfig.{name} must be a positive integer, got {getattr(self, name)!r}")
