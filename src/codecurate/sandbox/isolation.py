@@ -126,8 +126,9 @@ def host_site_paths() -> list[str]:
 def needed_paths(python: str) -> list[str]:
     """Real paths the sandbox uid must be able to read: the interpreter's prefixes and site-packages."""
     out: list[str] = []
-    for p in [os.path.dirname(os.path.dirname(os.path.realpath(python))), sys.base_prefix, sys.prefix,
-              *host_site_paths()]:
+    for p in [os.path.dirname(os.path.dirname(os.path.realpath(python))),
+              os.path.dirname(os.path.dirname(os.path.abspath(python))),  # a venv's python is a link in its bin/
+              sys.base_prefix, sys.prefix, *host_site_paths()]:
         rp = os.path.realpath(p)
         if os.path.isdir(rp) and rp not in out:
             out.append(rp)
