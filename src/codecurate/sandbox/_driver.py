@@ -275,6 +275,16 @@ def _excerpt(b, n=400):
     return s if len(s) <= n else s[:n] + f"... [{len(s) - n} more chars]"
 
 
+def _gc_hide():
+    """Move every object that exists before the program runs (the worker's report function, its token, the
+    job) to the garbage collector's permanent generation: ``gc.get_objects()`` and ``gc.get_referrers()`` do
+    not list it, so a program cannot find the driver's state that way. (Frames still lead there: tests of kind
+    ``assert`` run in the program's process and a determined program can forge them; see the README.)"""
+    import gc
+
+    gc.freeze()
+
+
 def _worker(job, kind, first, res_w, token):
     """Runs in the forked worker: executes user code. Never returns."""
     import builtins
@@ -339,6 +349,7 @@ def _worker(job, kind, first, res_w, token):
         t0 = monotonic()
         rc, err = 0, None
         try:
+            _gc_hide()
             exec(job["compiled"]["code"], g)  # noqa: S102 - running the program is the point
         except SystemExit as e:
             rc = 0 if e.code in (None, 0) else (e.code if isinstance(e.code, int) else 1)
@@ -353,6 +364,7 @@ def _worker(job, kind, first, res_w, token):
     g["__name__"] = "__solution__"
     sys.modules["__solution__"] = module
     try:
+        _gc_hide()
         exec(job["compiled"]["code"], g)  # noqa: S102 - running the program is the point
         if job["compiled"]["setup"] is not None:
             exec(job["compiled"]["setup"], g)  # noqa: S102
@@ -661,7 +673,7 @@ def _enter_sandbox(job):
     message queues of the program die with it) and the OOM killer's first choice; then the program's working
     directory and rlimits, then its private uid (no supplementary groups, no capabilities left)."""
     iso = job["isolation"]
-    if _SETUP.get("boxed"):
+    if _SETUP.get("boxed") and _SETUP.get("ipc_per_program", True):
         import ctypes
 
         if ctypes.CDLL(None, use_errno=True).unshare(0x08000000) != 0:  # CLONE_NEWIPC

@@ -291,6 +291,13 @@ def _parse(stmt_src: str, fn_name: str | None, allow_reference: bool) -> tuple[s
     case = _form(test, fn_name, allow_reference)
     call = case.pop("_call")
     name = fn_name if fn_name is not None else call.func.id
+    if fn_name is None:
+        if name in _IMPURE_CALLS:
+            raise _Refuse(f"entry function would be {name}()")
+        if name in _BUILTIN_NAMES and any(
+                isinstance(n, ast.Name) and n.id not in _BUILTIN_NAMES
+                for a in list(call.args) + [k.value for k in call.keywords] for n in ast.walk(a)):
+            raise _Refuse(f"ambiguous entry function: builtin {name}() applied to a program's name")
     # exactly one reference to the entry function in the whole test, and it is our call
     calls = [n for n in ast.walk(test) if isinstance(n, ast.Call) and _is_entry(n, name)]
     names = [n for n in ast.walk(test) if isinstance(n, ast.Name) and n.id == name]

@@ -160,7 +160,8 @@ def setup_message(python: str, network: bool, mounts: bool, tmp_mb: int, boxed: 
     """What the driver sets up for itself at start (see ``_driver._isolate``). In the bwrap box the namespaces
     and mounts exist already: the driver only learns its scratch dirs and the bound paths inside them."""
     if boxed:
-        return {"boxed": True, "network": False, "mounts": False, "scratch": list(BOX_SCRATCH),
+        return {"boxed": True, "ipc_per_program": "ipc_per_program" not in ABLATE,
+                "network": False, "mounts": False, "scratch": list(BOX_SCRATCH),
                 "keep": box_keep(python), "hide": [], "binds": [], "tmp_mb": int(tmp_mb), "host_pid": os.getpid()}
     scratch, hide, binds = mount_plan(python) if mounts else ((), (), ())
     keep = [b for b in binds if any(b.startswith(d + "/") for d in scratch)]
@@ -215,9 +216,15 @@ def bwrap_binary() -> str | None:
     return shutil.which("bwrap")
 
 
+# Protections switched off, for the benchmark's ablation only (``benchmarks/bench_sandbox.py``): any of "box"
+# (the syscalls fallback instead of bwrap), "seccomp", "memory_cgroup", "ipc_per_program". Never set it to run
+# untrusted code.
+ABLATE: set[str] = set()
+
+
 def box_kind() -> str:
     """``"bwrap"`` when programs run in the bubblewrap box (root on Linux with bwrap), else ``"syscalls"``."""
-    return "bwrap" if bwrap_binary() and os.geteuid() == 0 else "syscalls"
+    return "bwrap" if bwrap_binary() and os.geteuid() == 0 and "box" not in ABLATE else "syscalls"
 
 
 @functools.lru_cache(maxsize=1)
