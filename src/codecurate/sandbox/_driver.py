@@ -810,13 +810,27 @@ def _isolate(setup):
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
+def _read_line(fd):
+    """One line from ``fd`` with raw reads (no read-ahead buffer: the host sends the next job only after the
+    answer to this one, so nothing past the newline is ever taken). b"" at end of input."""
+    buf = bytearray()
+    while not buf.endswith(b"\n"):
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b""
+        buf += chunk
+    return bytes(buf)
+
+
 def main():
-    """A zygote: started once (``python -I -S``) inside the network/mount namespaces, it never runs user code;
-    it reads one JSON job per line and answers one JSON report per line, forking a fresh worker for every
-    program, so each program starts from the same pristine interpreter state without paying for a new
-    interpreter."""
+    """A zygote: started once (``python -I -S``) inside the box, it never runs user code and never holds a job
+    or a report. For every job it forks a *job supervisor* that reads the job line itself, runs it (forking
+    the workers that execute the program, see ``run_job``), writes the report and exits; the zygote only waits
+    for it. So every program starts from the same pristine interpreter state without paying for a new
+    interpreter, and no program's worker inherits memory that held another job: not a reference solution's
+    code or outputs (EvalPlus expected values), not another sample's outputs."""
     report_fd = os.dup(1)
-    jobs = os.fdopen(os.dup(0), "rb")
+    jobs_fd = os.dup(0)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # stray writes from the driver must not corrupt the reports
@@ -837,22 +851,47 @@ def main():
             view = view[os.write(report_fd, view):]
 
     try:
-        _isolate(json.loads(jobs.readline()))
+        _isolate(json.loads(_read_line(jobs_fd)))
     except Exception as e:  # noqa: BLE001 - reported to the host, which refuses or falls back
         answer({"setup_error": f"{type(e).__name__}: {e}"})
         os._exit(1)
     answer({"ready": True})
     import gc
 
-    gc.freeze()  # the driver's objects move to a permanent generation: forked workers' GC never walks (and
+    gc.freeze()  # the driver's objects move to a permanent generation: forked processes' GC never walks (and
     # copy-on-write faults) them
-    for line in jobs:
-        job = json.loads(line)
-        for p in job.get("sys_path", []):
-            if p not in sys.path:
-                sys.path.append(p)
-        answer(run_job(job))
-    os._exit(0)
+    while True:
+        select.select([jobs_fd], [], [])
+        pid = os.fork()
+        if pid == 0:  # the job supervisor
+            code = 70
+            try:
+                import ctypes
+
+                ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: the job's orphans come to us
+                line = _read_line(jobs_fd)
+                if not line:
+                    code = 3
+                else:
+                    job = json.loads(line)
+                    for p in job.get("sys_path", []):
+                        if p not in sys.path:
+                            sys.path.append(p)
+                    answer(run_job(job))
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        while True:  # orphans of the job that came back to us (we are the subreaper): reap them
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3:
+            os._exit(0)  # the host closed the job pipe
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+            answer({"driver_error": f"the job supervisor died (status {status})", "cases": None})
 
 
 if __name__ == "__main__":

@@ -32,7 +32,14 @@ Forms (``f(a)`` is the single call of the entry function; ``lit`` a literal; eit
 Refused (``None``): anything else; two calls of (or any other reference to) the entry function; chained
 comparisons; side effects in the arguments or the expected side (``:=``, ``yield``, ``await``, calls of
 ``print``/``exec``/``open``/..., mutating method calls such as ``.append``/``.pop``); a non-literal expected
-side outside the plain ``==`` form, or with ``allow_reference=False``.
+side outside the plain ``==`` form, or with ``allow_reference=False``. With ``fn_name`` None the entry
+function is the call at the core of the form (``sum(10, 15) == 6`` is Mbpp/126's own ``sum``), except
+``print``/``exec``/... and a builtin next to a program's name (``isinstance(f(1), int)``,
+``sorted(xs) == f(1)``: refused).
+
+``convert_tests`` also expands a ``check(candidate)`` harness whose ``check`` holds only asserts
+(LeetCode's ``def check(candidate): ...`` + ``check(Solution().method)`` scripts, HumanEval records whose
+setup defines ``check``) to one call case per assert; the converted tests' setup drops ``check``.
 
 ``check_value`` interprets the check spec with a fixed whitelist; it never raises (any exception is a
 failure). Values that the sandbox could not transport (``_driver.Opaque``: a program's own object;
@@ -51,7 +58,8 @@ from typing import Any
 
 from codecurate.sandbox._driver import Digest, Opaque
 
-__all__ = ["CHECK_OPS", "TRANSFORMS", "check_value", "convert_assert", "convert_tests", "validate_check"]
+__all__ = ["CHECK_OPS", "TRANSFORMS", "check_value", "convert_assert", "convert_tests", "convert_tests_with_origin",
+           "explain_assert", "validate_check"]
 
 # -- the host side: interpreting a check spec --------------------------------------------------------------
 
@@ -66,6 +74,9 @@ _NUM = (int, float)
 
 class _Refuse(Exception):
     """The assert is not a form we convert (internal)."""
+
+
+_REFUSED = (_Refuse, RecursionError, MemoryError)  # a pathologically deep expression is refused too
 
 
 def _untransportable(v: Any, depth: int = 0) -> bool:
@@ -294,10 +305,9 @@ def _parse(stmt_src: str, fn_name: str | None, allow_reference: bool) -> tuple[s
     if fn_name is None:
         if name in _IMPURE_CALLS:
             raise _Refuse(f"entry function would be {name}()")
-        if name in _BUILTIN_NAMES and any(
-                isinstance(n, ast.Name) and n.id not in _BUILTIN_NAMES
-                for a in list(call.args) + [k.value for k in call.keywords] for n in ast.walk(a)):
-            raise _Refuse(f"ambiguous entry function: builtin {name}() applied to a program's name")
+        if name in _BUILTIN_NAMES and any(isinstance(n, ast.Name) and n.id not in _BUILTIN_NAMES
+                                          for n in ast.walk(test)):
+            raise _Refuse(f"ambiguous entry function: builtin {name}() next to a program's name")
     # exactly one reference to the entry function in the whole test, and it is our call
     calls = [n for n in ast.walk(test) if isinstance(n, ast.Call) and _is_entry(n, name)]
     names = [n for n in ast.walk(test) if isinstance(n, ast.Name) and n.id == name]
@@ -305,10 +315,11 @@ def _parse(stmt_src: str, fn_name: str | None, allow_reference: bool) -> tuple[s
         raise _Refuse("the entry function is called or referenced more than once")
     for a in list(call.args) + [k.value for k in call.keywords]:
         _check_pure(a)
-    case["input_expr"] = _input_expr(call)
-    if "check" in case:
+    try:
         validate_check(case["check"])
-    return name, {"input_expr": case["input_expr"], **{k: v for k, v in case.items() if k != "input_expr"}}
+    except ValueError as e:
+        raise _Refuse(str(e)) from e
+    return name, {"input_expr": _input_expr(call), **case}
 
 
 def _expected_side(node: ast.AST, allow_reference: bool, plain: bool) -> tuple[list, dict]:
@@ -400,8 +411,7 @@ def _form(test: ast.AST, fn_name: str | None, allow_reference: bool) -> dict:
 
 
 def _spec(op: str, got_t: list, exp_t: list | None = None, extra: dict | None = None) -> dict:
-    spec = {"op": op, **(extra or {})}
-    spec["op"] = op
+    spec = {**(extra or {}), "op": op}
     if got_t:
         spec["got"] = got_t
     if exp_t:
@@ -413,8 +423,8 @@ def explain_assert(stmt_src: str, fn_name: str | None = None, *, allow_reference
     """Why ``convert_assert`` refuses ``stmt_src`` (None when it converts)."""
     try:
         _parse(stmt_src, fn_name, allow_reference)
-    except _Refuse as e:
-        return str(e)
+    except _REFUSED as e:
+        return str(e) or type(e).__name__
     return None
 
 
@@ -425,33 +435,137 @@ def convert_assert(stmt_src: str, fn_name: str | None, *, allow_reference: bool 
     solution (``output: None``)."""
     try:
         return _parse(stmt_src, fn_name, allow_reference)[1]
-    except _Refuse:
+    except _REFUSED:
         return None
+
+
+def _check_function(mod: ast.Module) -> tuple[ast.FunctionDef, list[ast.stmt]] | None:
+    """``def check(candidate): <asserts>`` in ``mod`` and the module's other statements (``None`` when the
+    module has no such function or its body holds anything but asserts, a docstring or ``pass``)."""
+    defs = [n for n in mod.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
+    if len(defs) != 1:
+        return None
+    fn = defs[0]
+    a = fn.args
+    if fn.decorator_list or len(a.args) != 1 or a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs:
+        return None
+    for st in fn.body:
+        if not (isinstance(st, (ast.Assert, ast.Pass))
+                or (isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant))):
+            return None
+    return fn, [n for n in mod.body if n is not fn]
+
+
+def _expand_check(src: str, setup: str) -> tuple[str, list[str]] | None:
+    """A ``check(candidate)`` harness (HumanEval's, LeetCode's ``def check(candidate): ...`` + ``check(X)``)
+    -> (the entry expression X, the asserts with ``candidate`` as the entry function), when every statement
+    of ``check`` is an assert. The function comes from the case itself or, for ``check(X)`` alone, from the
+    setup."""
+    try:
+        mod = ast.parse(src.strip())
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not mod.body or not isinstance(mod.body[-1], ast.Expr):
+        return None
+    call = mod.body[-1].value
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "check"
+            and len(call.args) == 1 and not call.keywords):
+        return None
+    if len(mod.body) == 1:
+        try:
+            found = _check_function(ast.parse(setup or ""))
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return None
+    else:
+        found = _check_function(ast.Module(body=mod.body[:-1], type_ignores=[]))
+        if found is not None and any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in found[1]):
+            return None  # other module-level code in the case: not a plain harness
+    if found is None:
+        return None
+    fn, _ = found
+    param = fn.args.args[0].arg
+    asserts = [st for st in fn.body if isinstance(st, ast.Assert)]
+    if not asserts:
+        return None
+    return ast.unparse(call.args[0]), [ast.unparse(_Rename(param).visit(st)) for st in asserts]
+
+
+class _Rename(ast.NodeTransformer):
+    """The check function's parameter -> ``__candidate__``, the entry function's name while converting."""
+
+    def __init__(self, old: str):
+        self.old = old
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        return ast.Name(id="__candidate__", ctx=node.ctx) if node.id == self.old else node
+
+
+def _setup_without_check(setup: str, case_imports: list[str]) -> str:
+    """The setup a converted harness runs with: the original one minus its ``check`` function (which holds
+    the expected values), plus the imports of a case-level harness."""
+    out = []
+    if setup and "check" in setup:
+        try:
+            mod = ast.parse(setup)
+            out = [ast.unparse(n) for n in mod.body if not (isinstance(n, ast.FunctionDef) and n.name == "check")]
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            out = [setup]
+    elif setup:
+        out = [setup]
+    return "\n".join(out + case_imports)
+
+
+def convert_tests_with_origin(tests: dict, *, allow_reference: bool = True) -> tuple[dict, list[int], list[int]]:
+    """``convert_tests`` plus, per converted call case, the index of the assert case it came from (a
+    ``check(candidate)`` harness expands to one call case per assert of its ``check`` function)."""
+    if not isinstance(tests, dict) or tests.get("kind") != "assert":
+        got = tests.get("kind") if isinstance(tests, dict) else type(tests).__name__
+        raise ValueError(f"convert_tests needs an 'assert' tests dict, got {got!r}")
+    fn_name = tests.get("fn_name") or None
+    setup = tests.get("setup") or ""
+    cases: list[dict] = []
+    origin: list[int] = []
+    failed: list[int] = []
+    imports: list[str] = []
+    for i, src in enumerate(tests.get("cases") or []):
+        try:
+            if not isinstance(src, str):
+                raise _Refuse("not a string")
+            harness = _expand_check(src, setup)
+            if harness is None:
+                name, case = _parse(src, fn_name, allow_reference)
+                new = [case]
+            else:
+                name, asserts = harness
+                new = [_parse(a, "__candidate__", allow_reference)[1] for a in asserts]
+                mod = ast.parse(src.strip())
+                imports += [ast.unparse(n) for n in mod.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+            if fn_name is not None and name != fn_name:
+                raise _Refuse("calls another function than the other cases")
+        except _REFUSED:
+            failed.append(i)
+            continue
+        fn_name = name
+        cases += new
+        origin += [i] * len(new)
+    out = {"kind": "call", "setup": _setup_without_check(setup, imports), "fn_name": fn_name, "cases": cases,
+           "atol": 0.0}
+    if tests.get("prelude"):
+        out["prelude"] = tests["prelude"]
+    return out, origin, failed
 
 
 def convert_tests(tests: dict, *, allow_reference: bool = True) -> tuple[dict, list[int]]:
     """An ``assert``-kind tests dict -> (a ``call``-kind tests dict holding the cases that convert, in order;
     the indices of the cases that do not). All cases must call the same entry function (``tests["fn_name"]``,
-    or the one the first converted case calls); a case calling another one does not convert.
+    or the one the first converted case calls); a case calling another one does not convert. A
+    ``check(candidate)`` harness whose ``check`` holds only asserts (HumanEval records from
+    ``formats.humaneval``, LeetCode's ``def check(candidate): ...`` scripts) expands to one call case per
+    assert (``convert_tests_with_origin`` says which case each came from); the converted tests' setup drops
+    the ``check`` function, which holds the expected values.
 
     Callers decide what to do with a partial conversion: the benchmarks (``evaluation.benchmarks``) use the
     call tests only when nothing failed (else MBPP+ inputs or the original assert tests); ``execution_filter``
     mixes (converted cases are judged on the host, the rest run in-process as before)."""
-    if not isinstance(tests, dict) or tests.get("kind") != "assert":
-        raise ValueError(f"convert_tests needs an 'assert' tests dict, got kind {tests.get('kind') if isinstance(tests, dict) else tests!r}")
-    fn_name = tests.get("fn_name") or None
-    cases, failed = [], []
-    for i, src in enumerate(tests.get("cases") or []):
-        try:
-            if not isinstance(src, str):
-                raise _Refuse("not a string")
-            name, case = _parse(src, fn_name, allow_reference)
-        except _Refuse:
-            failed.append(i)
-            continue
-        fn_name = name
-        cases.append(case)
-    out = {"kind": "call", "setup": tests.get("setup") or "", "fn_name": fn_name, "cases": cases, "atol": 0.0}
-    if tests.get("prelude"):
-        out["prelude"] = tests["prelude"]
+    out, _, failed = convert_tests_with_origin(tests, allow_reference=allow_reference)
     return out, failed
