@@ -23,7 +23,9 @@ def _parse_ks(k: str) -> list[int]:
 def eval_command(
     model: str | None = typer.Argument(None, help="Model path or HF hub id (omit with --from-generations)."),
     benchmark: str = typer.Option("humaneval", "--benchmark", "-b",
-                                  help="humaneval, humaneval+, mbpp, mbpp+, apps, codecontests, or a records file."),
+                                  help="humaneval, humaneval+, mbpp, mbpp+, apps, codecontests, or a records file "
+                                       "(humaneval-assert / mbpp-assert: the original in-process asserts, which a "
+                                       "hostile program can forge)."),
     benchmark_path: str | None = typer.Option(None, "--benchmark-path",
                                                  help="Local file or hub id for apps/codecontests."),
     difficulty: str | None = typer.Option(None, "--difficulty", help="APPS difficulties, comma-separated."),
