@@ -363,12 +363,21 @@ def _worker(job, kind, first, res_w, token):
 
     g["__name__"] = "__solution__"
     sys.modules["__solution__"] = module
+    if kind == "unittest":  # BigCodeBench: program + test code in one importable module, as its unsafe_execute
+        name = job.get("module_name") or "__test__"
+        g.update({"__name__": name, "__file__": f"{name}.py", "__package__": None, "__doc__": None, "sys": sys,
+                  "os": os, "environ": os.environ})
+        sys.modules[name] = module
     try:
         _gc_hide()
         exec(job["compiled"]["code"], g)  # noqa: S102 - running the program is the point
         if job["compiled"]["setup"] is not None:
             exec(job["compiled"]["setup"], g)  # noqa: S102
         fn = None
+        if kind == "unittest":
+            import unittest
+
+            test_class = g[job.get("test_class") or "TestCases"]
         if kind == "call":
             name = job["fn_name"]
             if name.startswith(("Solution().", "Solution.")):
@@ -399,6 +408,18 @@ def _worker(job, kind, first, res_w, token):
                     report({"returned": i})
                 flush()
                 report({"case": i, "ok": True, "value": enc(out), "value_raw": out, "s": s})
+            elif kind == "unittest":
+                result = unittest.TestResult()
+                unittest.TestSuite([test_class(cases[i])]).run(result)  # with the class's setUpClass/tearDownClass
+                flush()
+                problems = result.failures + result.errors
+                ok = result.wasSuccessful() and not problems
+                err = None
+                if not ok:
+                    tb = problems[0][1] if problems else "unexpected success"
+                    err = (tb.strip().splitlines() or ["failed"])[-1][:500]
+                report({"case": i, "ok": ok, "wrong": bool(result.failures) and not result.errors, "err": err,
+                        "s": monotonic() - t0})
             else:
                 exec(compile(cases[i], f"<test case {i}>", "exec"), g)  # noqa: S102 - compiled here: a syntax error
                 # in one test case is that case's error, as in the MBPP harness
@@ -739,7 +760,10 @@ def run_job(job):
     report = {"compile_error": None, "load_error": None, "cases": results}
     try:
         # compiled once here (trusted: compiling runs nothing); the forked workers inherit the code objects
-        job["compiled"] = {"code": compile(job["code"], "<solution>", "exec"),
+        if kind == "unittest":  # BigCodeBench: code + "\n" + test, compiled as one module file
+            job["code"] = job["code"] + "\n" + job.get("test_code", "")
+        job["compiled"] = {"code": compile(job["code"], f"{job.get('module_name') or '__test__'}.py"
+                                           if kind == "unittest" else "<solution>", "exec"),
                            "setup": compile(job["setup"], "<test setup>", "exec") if job.get("setup") else None}
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as e:
         report["compile_error"] = f"{type(e).__name__}: {e}"[:500]

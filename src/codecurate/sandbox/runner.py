@@ -469,7 +469,7 @@ def _case_inputs(tests: dict) -> list:
     """Encoded test inputs: stdio text, assert statements, or call arguments (in full, never a digest)."""
     kind = tests["kind"]
     cases = tests.get("cases") or []
-    if kind == "assert":
+    if kind in ("assert", "unittest"):
         return [str(c) for c in cases]
     if kind == "stdio":
         return [{"input": c["input"] if isinstance(c["input"], str) else "\n".join(map(str, c["input"]))}
@@ -480,8 +480,10 @@ def _case_inputs(tests: dict) -> list:
 
 
 def _validate_tests(tests: Any) -> None:
-    if not isinstance(tests, dict) or tests.get("kind") not in ("assert", "stdio", "call"):
-        raise ValueError(f"tests must be a dict with kind 'assert', 'stdio' or 'call'; got {tests!r:.200}")
+    if not isinstance(tests, dict) or tests.get("kind") not in ("assert", "stdio", "call", "unittest"):
+        raise ValueError(f"tests must be a dict with kind 'assert', 'stdio', 'call' or 'unittest'; got {tests!r:.200}")
+    if tests["kind"] == "unittest" and not isinstance(tests.get("test_code"), str):
+        raise ValueError("tests of kind 'unittest' need 'test_code' (source defining a unittest.TestCase class)")
     if tests["kind"] == "call" and not tests.get("fn_name"):
         raise ValueError("tests of kind 'call' need 'fn_name' (a function name or 'Solution().method')")
     oracle = tests.get("oracle")
@@ -653,7 +655,47 @@ def _literal(src: str, i: int) -> Any:
         raise ValueError(f"call test case {i}: output_expr is not a Python literal: {src[:200]!r} ({e})") from e
 
 
-def _judge_call(got: Any, expected: Any, case: dict, from_reference: bool, oracle: str | None, atol: float) -> bool:
+def unittest_methods(test_code: str, test_class: str = "TestCases") -> list[str]:
+    """The test methods (``test*``, in source order) of ``test_class`` in ``test_code``, read with ``ast`` on the
+    host (nothing is executed). Inherited methods of other classes in the same source are included."""
+    import ast
+
+    try:
+        tree = ast.parse(test_code)
+    except SyntaxError as e:
+        raise ValueError(f"unittest test_code does not parse: {e}") from e
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    out: list[str] = []
+    todo, seen = [test_class], set()
+    while todo:
+        name = todo.pop(0)
+        if name in seen or name not in classes:
+            continue
+        seen.add(name)
+        for item in classes[name].body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test") \
+                    and item.name not in out:
+                out.append(item.name)
+        todo += [b.id for b in classes[name].bases if isinstance(b, ast.Name)]
+    if test_class not in classes:
+        raise ValueError(f"unittest test_code defines no class {test_class!r}")
+    return out
+
+
+def _judge_stdio(got: str, expected: str, mode: str) -> bool:
+    """Decide one stdio case on the host; never raises."""
+    try:
+        if mode == "lcb":
+            from codecurate.sandbox.compare import lcb_stdio_equal
+
+            return bool(lcb_stdio_equal(got, expected))
+        return bool(stdio_equal(got, expected, mode))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _judge_call(got: Any, expected: Any, case: dict, from_reference: bool, oracle: str | None, atol: float,
+                compare_mode: str | None = None) -> bool:
     """Decide one call case on the host; never raises (a comparison that fails to run is a failure)."""
     try:
         if "check" in case:
@@ -662,6 +704,10 @@ def _judge_call(got: Any, expected: Any, case: dict, from_reference: bool, oracl
             return bool(check_value(got, expected, case["check"]))
         if "output_expr" in case and not oracle:  # a Python literal: Python's own ==, as the assert it came from
             return bool(got == expected)
+        if compare_mode == "lcb":
+            from codecurate.sandbox.compare import lcb_call_equal
+
+            return bool(lcb_call_equal(got, expected))
         if from_reference or oracle:
             return bool(evalplus_equal(got, expected, atol, oracle, case.get("input")))
         return bool(call_equal_apps(got, expected, atol))
@@ -688,6 +734,8 @@ def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
     _validate_tests(tests)
     t0 = time.monotonic()
     kind = tests["kind"]
+    if kind == "unittest" and not tests.get("cases"):
+        tests = dict(tests, cases=unittest_methods(tests["test_code"], tests.get("test_class") or "TestCases"))
     cases = tests.get("cases") or []
     n = len(cases)
     if n == 0:
@@ -698,6 +746,9 @@ def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
     inputs = _case_inputs(tests)
     job = {"kind": kind, "code": with_prelude(code, tests), "setup": tests.get("setup") or "",
            "fn_name": tests.get("fn_name"), "cases": inputs}
+    if kind == "unittest":
+        job.update(test_code=tests["test_code"], test_class=tests.get("test_class") or "TestCases",
+                   module_name=tests.get("module_name") or "__test__")
     if kind == "call":
         missing = [i for i, c in enumerate(cases) if c.get("output") is None and "output_expr" not in c]
         limits = [config.timeout_per_test] * n
@@ -744,10 +795,10 @@ def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
         if oom and c["status"] == "error" and c["error"] == "process exited before reporting":
             info["error"] = "memory limit exceeded (the program's processes together)"
         if c["status"] == "ok":
-            if kind == "assert":
+            if kind in ("assert", "unittest"):
                 ok = True
             elif kind == "stdio":
-                ok = stdio_equal(c["stdout_full"], expected[i], stdio_compare)
+                ok = _judge_stdio(c["stdout_full"], expected[i], stdio_compare)
             else:
                 try:
                     got = _driver.decode(c.get("value"))
@@ -756,7 +807,7 @@ def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
                     info.update(status="runtime_error", error=f"malformed report: {type(e).__name__}: {e}"[:300])
                     per_case.append(info)
                     continue
-                ok = _judge_call(got, expected[i], cases[i], from_reference[i], oracle, atol)
+                ok = _judge_call(got, expected[i], cases[i], from_reference[i], oracle, atol, tests.get("compare"))
                 if not ok:
                     info["got"] = _safe_repr(got)
             results.append(bool(ok))
