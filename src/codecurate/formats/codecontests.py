@@ -45,7 +45,7 @@ class CodeContests(Format):
             t = raw.get(split) or {}
             cases += [{"input": i, "output": o} for i, o in zip(t.get("input", []), t.get("output", []))]
         _, code = _py_solution(raw)
-        tests = {"kind": "stdio", "setup": "", "fn_name": None, "cases": cases} if cases else None
+        tests = {"kind": "stdio", "setup": "", "fn_name": None, "harness": "apps", "cases": cases} if cases else None
         return self.make(raw, index, instruction=raw.get("description") or "", response=code, code=code, tests=tests)
 
     def empty(self):

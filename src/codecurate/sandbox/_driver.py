@@ -275,6 +275,49 @@ def _excerpt(b, n=400):
     return s if len(s) <= n else s[:n] + f"... [{len(s) - n} more chars]"
 
 
+def _apps_stdio(job, g, first, report, flush, monotonic):
+    """One standard-input test as APPS runs it (the program was wrapped into ``code()`` by the host, see
+    ``sandbox/apps.py``): the module loads as ``tmp_sol`` with an empty stdin; a failure there is APPS's -2 for
+    every test. Then ``code()`` runs with ``sys.stdin`` a StringIO of the input, ``open`` mocked to return it,
+    ``sys.stdout`` captured (direct writes to fd 1 are not, as in APPS) and ``SystemExit`` swallowed. Never
+    returns."""
+    import builtins
+    import io
+    from unittest import mock
+
+    inputs = sys.stdin.read()
+    g["__name__"] = "tmp_sol"
+    real_out = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # what bypasses sys.stdout is not captured, as in APPS
+    sys.stdin = io.StringIO("")
+    t0 = monotonic()
+    try:
+        _gc_hide()
+        exec(job["compiled"]["code"], g)  # noqa: S102 - running the program is the point
+        code = g["code"]
+    except BaseException as e:  # noqa: BLE001 - APPS: a module that does not load is a compile error (-2)
+        report({"load_error": f"{type(e).__name__}: {e}"[:500]})
+        os._exit(0)
+    captured = io.StringIO()
+    sys.stdin = io.StringIO(inputs)
+    sys.stdout = captured
+    builtins.open = mock.mock_open(read_data=inputs)
+    err = None
+    try:
+        code()
+    except SystemExit:
+        pass
+    except BaseException as e:  # noqa: BLE001 - APPS: a runtime error (or timeout) is -1
+        err = f"{type(e).__name__}: {e}"[:500]
+    text = captured.getvalue()
+    view = memoryview(text.encode("utf-8", "replace"))
+    while view:
+        view = view[os.write(real_out, view):]
+    report({"case": first, "ok": err is None, "err": err, "s": monotonic() - t0})
+    os._exit(0)
+
+
 def _gc_hide():
     """Move every object that exists before the program runs (the worker's report function, its token, the
     job) to the garbage collector's permanent generation: ``gc.get_objects()`` and ``gc.get_referrers()`` do
@@ -344,6 +387,8 @@ def _worker(job, kind, first, res_w, token):
     if kind == "call":
         # before any user code runs; {"~expr": src} cases are evaluated in the program's globals when they run
         cases = [c if type(c) is dict and "~expr" in c else decode(c) for c in cases]
+    if kind == "stdio" and job.get("harness") == "apps":
+        _apps_stdio(job, g, first, report, flush, monotonic)
     if kind == "stdio":
         # one worker per case: a real stdin/stdout program, run as a script
         t0 = monotonic()
@@ -374,11 +419,14 @@ def _worker(job, kind, first, res_w, token):
         if job["compiled"]["setup"] is not None:
             exec(job["compiled"]["setup"], g)  # noqa: S102
         fn = None
+        if kind == "call" and job.get("harness") == "apps":  # APPS: Solution() whenever the code has the class
+            g["__name__"] = "tmp_sol"
+            fn = getattr(g["Solution"](), job["fn_name"]) if job.get("has_solution_class") else g[job["fn_name"]]
         if kind == "unittest":
             import unittest
 
             test_class = g[job.get("test_class") or "TestCases"]
-        if kind == "call":
+        if kind == "call" and fn is None:
             name = job["fn_name"]
             if name.startswith(("Solution().", "Solution.")):
                 fn = getattr(g["Solution"](), name.split(".", 1)[1])
