@@ -276,3 +276,40 @@ def test_evalplus_time_limits_come_from_the_reference():
     assert out.status == "timeout" and out.results[slow_case] == -1
     assert out.results.count(True) == out.total - 1
     assert out.seconds < 10
+
+
+def test_study_schema_files_load_for_apps_codecontests_and_mbpp(tmp_path):
+    """The study's own test files (Datasets/<ds>/test.jsonl: question, solutions as ONE code string,
+    input_output or test_list, no ids) load as --benchmark apps|codecontests|mbpp --benchmark-path, graded
+    with APPS's harness (APPS/CodeContests) or converted asserts (MBPP); ids are row positions, as the study's
+    all_code.json ids are."""
+    from codecurate.models.generate import build_prompt
+    from codecurate.sandbox import run_tests
+
+    io_rows = [{"question": "  Read n, print 2n.\n", "solutions": "n = int(input())\nprint(2 * n)",
+                "input_output": json.dumps({"inputs": ["3\n", "5\n"], "outputs": ["6\n", "10\n"]})},
+               {"question": "Add.", "solutions": "def add(a, b):\n    return a + b",
+                "input_output": {"fn_name": "add", "inputs": [[1, 2]], "outputs": [[3]]}}]
+    apps_path = tmp_path / "test.jsonl"
+    apps_path.write_text("".join(json.dumps(r) + "\n" for r in io_rows))
+    mbpp_rows = [{"question": "Write a function to add two numbers.\nassert add(1, 2) == 3",
+                  "solutions": "def add(a, b):\n    return a + b",
+                  "test_list": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]}]
+    mbpp_path = tmp_path / "mbpp_test.jsonl"
+    mbpp_path.write_text(json.dumps(mbpp_rows[0]) + "\n")
+    for name, path, ids in (("apps", apps_path, ["apps/0", "apps/1"]),
+                            ("codecontests", apps_path, ["codecontests/0", "codecontests/1"]),
+                            ("mbpp", mbpp_path, ["Mbpp/0"])):
+        recs = load_benchmark(name, path=str(path))
+        assert [r["id"] for r in recs] == ids
+        for r in recs:
+            out = run_tests(r["code"], r["tests"], reference_code=r["meta"].get("reference_code"))
+            assert out.status == "passed", (name, r["id"], out.to_dict())
+            wrong = run_tests(r["code"].replace("2 *", "3 *").replace("a + b", "a - b"), r["tests"],
+                              reference_code=r["meta"].get("reference_code"))
+            assert wrong.passed < wrong.total, (name, r["id"])
+        if name != "mbpp":
+            assert all(r["tests"]["harness"] == "apps" for r in recs)
+    # the study's prompt strips the question (SFT/evaluation.py build_instruction_prompt)
+    prompt, _ = build_prompt(load_benchmark("apps", path=str(apps_path))[0], "study")
+    assert "### Instruction:\nRead n, print 2n.\n### Response:\n" in prompt

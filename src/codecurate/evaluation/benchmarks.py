@@ -307,6 +307,8 @@ def mbpp_record(row: dict, source: str = "mbpp", mode: str = "call", plus_row: d
     program can read the expected values or fake the report); benchmark name ``mbpp-assert``."""
     from codecurate.sandbox.assert_convert import convert_tests
 
+    if "text" not in row and "question" in row:  # the study's schema: question, solutions (one code string)
+        row = dict(row, text=row["question"], code=row.get("solutions") or "", study_question=row["question"])
     test_list = list(row["test_list"])
     completion_prompt = f'"""\n{row["text"].strip()}\n{test_list[0]}\n"""\n'  # bigcode-evaluation-harness MBPP prompt
     tests = {"kind": "assert", "setup": row.get("test_setup_code") or "", "cases": test_list, "fn_name": None}
@@ -327,12 +329,25 @@ def mbpp_record(row: dict, source: str = "mbpp", mode: str = "call", plus_row: d
             meta["unconverted_tests"] = failed
     elif mode != "assert":
         raise BenchmarkError(f"unknown grading mode {mode!r}; valid: {', '.join(GRADING_MODES)}")
-    return make_record(id=f"Mbpp/{row['task_id']}", instruction=mbpp_instruction(row["text"], test_list),
-                       code=row["code"], source=source, tests=tests, meta=meta)
+    # the study's MBPP files carry the prompt as `question` (the task with its tests); MBPP's own rows get the
+    # MBPP prompt built from `text` and the tests
+    instruction = row["study_question"] if "study_question" in row else mbpp_instruction(row["text"], test_list)
+    return make_record(id=f"Mbpp/{row['task_id']}", instruction=instruction, code=row["code"], source=source,
+                       tests=tests, meta=meta)
 
 
-def load_mbpp(task_ids: Iterable[int] = range(11, 511), mode: str = "call") -> list[dict]:
-    """MBPP problems (default: the test split 11-510); ``mode`` as in ``mbpp_record``."""
+def load_mbpp(task_ids: Iterable[int] = range(11, 511), mode: str = "call", path: str | None = None) -> list[dict]:
+    """MBPP problems (default: the test split 11-510 of the bundled release); ``mode`` as in ``mbpp_record``.
+    ``path``: a file of MBPP rows (text, code, test_list) or of the study's (question, solutions, test_list;
+    ``task_id`` = the row's position when absent), every row taken, in file order."""
+    source = "mbpp" if mode == "call" else "mbpp-assert"
+    if path is not None:
+        rows = _read_table(path)
+        for i, r in enumerate(rows):
+            if "test_list" not in r or not ({"text", "code"} <= set(r) or {"question", "solutions"} <= set(r)):
+                raise BenchmarkError(f"{path}: row {i + 1} is neither an MBPP row (text, code, test_list) nor the "
+                                     f"study's (question, solutions, test_list); keys: {sorted(r)[:12]}")
+        return [mbpp_record(dict(r, task_id=r.get("task_id", i)), source, mode) for i, r in enumerate(rows)]
     wanted = set(task_ids)
     rows = [r for r in _read_table(_data_file("mbpp.jsonl")) if r["task_id"] in wanted]
     source = "mbpp" if mode == "call" else "mbpp-assert"
@@ -375,7 +390,13 @@ def apps_record(row: dict, source: str = "apps") -> dict:
     else:
         tests = {"kind": "stdio", "setup": "", "fn_name": None, "harness": "apps",
                  "cases": [{"input": _as_text(i), "output": _as_text(o)} for i, o in zip(inputs, outputs)]}
-    solutions = _maybe_json(row.get("solutions"), "solutions", rid) or []
+    raw_solutions = row.get("solutions")
+    try:
+        solutions = _maybe_json(raw_solutions, "solutions", rid) or []
+    except BenchmarkError:
+        solutions = [raw_solutions]  # the study's schema: `solutions` is one code string, not a JSON list
+    if isinstance(solutions, str):
+        solutions = [solutions]
     starter = row.get("starter_code") or ""
     question = row.get("question", "")
     instruction = question + (f"\n\n{starter}" if starter.strip() else "")
@@ -416,7 +437,8 @@ def load_apps(path: str | None = None, split: str = "test", difficulties: Sequen
     rows = _rows_from(src, split)
     if difficulties:
         rows = [r for r in rows if r.get("difficulty") in set(difficulties)]
-    records = [apps_record(r) for r in rows]
+    # the study's files have no problem_id: the row's position names the problem (its all_code ids are positions)
+    records = [apps_record(r if "problem_id" in r or "id" in r else dict(r, problem_id=i)) for i, r in enumerate(rows)]
     return [r for r in records if r["tests"]["cases"]]
 
 
@@ -425,6 +447,10 @@ CODECONTESTS_POOLS = ("public_tests", "private_tests", "generated_tests")
 
 
 def codecontests_record(row: dict, pools: Sequence[str] = CODECONTESTS_POOLS, source: str = "codecontests") -> dict:
+    if "input_output" in row and "question" in row:  # the study's schema (as its APPS files)
+        rec = apps_record(row, source=source)
+        rec["id"] = f"codecontests/{row.get('name', row.get('problem_id', row.get('id', rec['id'])))}"
+        return rec
     rid = row.get("name", row.get("index"))
     cases = []
     if "tests" in row and not any(p in row for p in CODECONTESTS_POOLS):
@@ -462,7 +488,8 @@ def load_codecontests(path: str | None = None, split: str = "test",
                       pools: Sequence[str] = CODECONTESTS_POOLS) -> list[dict]:
     src = path or "deepmind/code_contests"
     rows = _rows_from(src, split)
-    records = [codecontests_record(r, pools) for r in rows]
+    records = [codecontests_record(r if "name" in r or "problem_id" in r or "id" in r else dict(r, problem_id=i), pools)
+               for i, r in enumerate(rows)]
     return [r for r in records if r["tests"]["cases"]]
 
 
@@ -549,7 +576,7 @@ def load_benchmark(name: str, *, path: str | None = None, split: str = "test", d
     elif key in ("humaneval+", "humaneval+base"):
         recs = load_humaneval_plus(base_only=key.endswith("base"))
     elif key in ("mbpp", "mbpp-assert"):
-        recs = load_mbpp(mode="assert" if key.endswith("assert") else "call")
+        recs = load_mbpp(mode="assert" if key.endswith("assert") else "call", path=path)
     elif key in ("mbpp+", "mbpp+base"):
         recs = load_mbpp_plus(base_only=key.endswith("base"))
     elif key == "apps":

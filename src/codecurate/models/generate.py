@@ -260,9 +260,9 @@ def build_prompt(record: dict, preset: str) -> tuple[Prompt, list[str]]:
         prompt = meta.get("completion_prompt") or record["instruction"]
         return prompt, list(meta.get("stop") or [])
     if preset == "study":
-        return STUDY_PROMPT.format(question=record["instruction"]), []
+        return STUDY_PROMPT.format(question=(record["instruction"] or "").strip()), []  # the study strips it
     if preset == "study-chat":
-        return [{"role": "user", "content": STUDY_PROMPT.format(question=record["instruction"])}], []
+        return [{"role": "user", "content": STUDY_PROMPT.format(question=(record["instruction"] or "").strip())}], []
     if preset == "chat":
         content = f"{EVALPLUS_INSTRUCTION}\n```\n{record['instruction'].strip()}\n```"
         return [{"role": "user", "content": content}], []
