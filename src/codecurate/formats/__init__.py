@@ -5,17 +5,19 @@ from __future__ import annotations
 from codecurate.formats.alpaca import Alpaca
 from codecurate.formats.apps import Apps
 from codecurate.formats.base import Format
+from codecurate.formats.bigcodebench import BigCodeBench
 from codecurate.formats.canonical import Canonical
 from codecurate.formats.codecontests import CodeContests
 from codecurate.formats.humaneval import EvalPlus, HumanEval
 from codecurate.formats.leetcode import Codeforces, LeetCode
+from codecurate.formats.livecodebench import LiveCodeBench
 from codecurate.formats.mbpp import Mbpp
 from codecurate.formats.messages import Messages
 from codecurate.formats.study import Study
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Canonical(), Messages(), Alpaca(), Apps(), Study(), Mbpp(), HumanEval(), EvalPlus(), CodeContests(),
-    LeetCode(), Codeforces())}
+    LeetCode(), Codeforces(), LiveCodeBench(), BigCodeBench())}
 _BY_PRIORITY = sorted(FORMATS.values(), key=lambda f: -f.priority)
 
 

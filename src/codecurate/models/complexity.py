@@ -17,6 +17,17 @@ A failed item (empty instruction, prompt longer than ``max_length``) is ``None``
 ``last_errors`` rather than DEITA's 3.0 / XCoder's 2.0 constant; pass ``fallback=3.0`` / ``2.0`` for theirs.
 Prompts are batched (right padding without a mask is exact for causal models: the last real position never
 sees the pads) and the output layer is applied to one row per prompt.
+
+Multi-turn (``score_turns`` / ``score_quality_turns``): each turn is scored on its own, without the earlier
+turns (XCoder README: "score it turn by turn without history"; DEITA ``score_pipeline.py`` scores each
+(instruction, response) turn of a ShareGPT conversation), all turns of all conversations in one batched pass.
+The record's score is the **sum** over its turns (XCoder paper §3.1: "In multi-turn dialogues, we score each
+turn separately and use the sum of them as the final score"); the per-turn scores are kept in
+``last_turn_scores`` (DEITA stores these lists and combines them turn by turn, see the ``deita`` op). A turn
+that fails makes the conversation's score ``None`` with the turn named in ``last_errors`` (unless
+``fallback`` replaces the failed turn's score, as XCoder's 2.0 / DEITA's 3.0 do per call). As DEITA, a user
+turn that has no answer in a multi-turn conversation is scored for quality with an empty response; a
+single-turn pair with an empty response is still a failure.
 """
 
 from __future__ import annotations
@@ -78,6 +89,7 @@ class ComplexityScorer:
         self.max_batch_tokens = int(max_batch_tokens or (4096 if on_cpu else 65536))
         self.head = split_head(lm)
         self.last_errors: list[str | None] = []
+        self.last_turn_scores: list[list[float | None]] = []
 
     def _fill(self, **fields: str) -> str:
         text = self.template
@@ -90,11 +102,52 @@ class ComplexityScorer:
         prompts = [self._fill(instruction=q) if isinstance(q, str) and q else None for q in instructions]
         return self._score_prompts(prompts, ["empty instruction"] * len(prompts))
 
-    def score_quality(self, pairs: list[tuple[str, str]], template: str = QUALITY_TEMPLATE) -> list[float | None]:
-        """DEITA's response-quality score for (instruction, response) pairs (same digit read-out)."""
-        prompts = [template.replace("{instruction}", q).replace("{output}", a) if q and a else None
-                   for q, a in pairs]
+    def score_quality(self, pairs: list[tuple[str, str]], template: str = QUALITY_TEMPLATE, *,
+                      empty_response_ok: list[bool] | None = None) -> list[float | None]:
+        """DEITA's response-quality score for (instruction, response) pairs (same digit read-out).
+        ``empty_response_ok[i]`` scores pair i even with an empty response (DEITA's unanswered last turn)."""
+        ok = empty_response_ok or [False] * len(pairs)
+        prompts = [template.replace("{instruction}", q).replace("{output}", a or "")
+                   if q and (a or e) else None for (q, a), e in zip(pairs, ok)]
         return self._score_prompts(prompts, ["empty instruction or response"] * len(prompts))
+
+    def score_turns(self, conversations: list[list[str]]) -> list[float | None]:
+        """Complexity of each conversation: the sum of its user turns' complexities, each scored without
+        history (XCoder/DEITA). Per-turn scores in ``last_turn_scores``; reasons for ``None`` in
+        ``last_errors``."""
+        flat = [q for conv in conversations for q in conv]
+        return self._regroup(conversations, self.score(flat))
+
+    def score_quality_turns(self, conversations: list[list[tuple[str, str]]],
+                            template: str = QUALITY_TEMPLATE) -> list[float | None]:
+        """DEITA quality of each conversation of (user turn, answer) pairs: the sum over turns, each scored
+        without history; an unanswered turn of a multi-turn conversation is scored with an empty response."""
+        flat = [p for conv in conversations for p in conv]
+        ok = [len(conv) > 1 for conv in conversations for _ in conv]
+        return self._regroup(conversations, self.score_quality(flat, template, empty_response_ok=ok))
+
+    def _regroup(self, conversations: list[list], flat_scores: list[float | None]) -> list[float | None]:
+        flat_errors = self.last_errors
+        totals: list[float | None] = []
+        errors: list[str | None] = []
+        per_turn: list[list[float | None]] = []
+        k = 0
+        for conv in conversations:
+            n = len(conv)
+            sc, er = flat_scores[k:k + n], flat_errors[k:k + n]
+            k += n
+            per_turn.append(list(sc))
+            if n == 0:
+                totals.append(None)
+                errors.append("no turns")
+                continue
+            # a failed turn fails the conversation; with a fallback the turn's error is still reported
+            totals.append(None if any(v is None for v in sc) else float(sum(sc)))
+            t = next((i for i, e in enumerate(er) if e is not None), None)
+            errors.append(None if t is None else er[t] if n == 1 else f"turn {t + 1} of {n}: {er[t]}")
+        self.last_errors = errors
+        self.last_turn_scores = per_turn
+        return totals
 
     def _score_prompts(self, prompts: list[str | None], empty_reasons: list[str]) -> list[float | None]:
         import torch

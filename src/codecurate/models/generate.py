@@ -264,6 +264,8 @@ def build_prompt(record: dict, preset: str) -> tuple[Prompt, list[str]]:
     if preset == "study-chat":
         return [{"role": "user", "content": STUDY_PROMPT.format(question=(record["instruction"] or "").strip())}], []
     if preset == "chat":
+        if meta.get("chat_messages"):  # the benchmark's own chat prompt (LiveCodeBench, BigCodeBench instruct)
+            return [dict(m) for m in meta["chat_messages"]], []
         content = f"{EVALPLUS_INSTRUCTION}\n```\n{record['instruction'].strip()}\n```"
         return [{"role": "user", "content": content}], []
     raise ValueError(f"unknown prompt preset {preset!r}; valid: {', '.join(PROMPT_PRESETS)}")

@@ -23,6 +23,10 @@ Deviation (safer, documented): CodeACT turns every failure (exception, NaN, all 
 which then survives its ``IFD < 1`` filter. Here a failed pair gets ``ifd=None`` and an ``error`` reason
 ("empty answer", "answer truncated away", "nan", ...); callers decide to drop or keep it.
 
+Precision: with no ``dtype`` the model runs in fp16 on a GPU, as CodeACT loads it (``calculate_ifd.py``:
+``torch_dtype=torch.float16``; Cherry, Superfiltering and Reflection-Tuning load fp32, efficode bf16), and in
+fp32 on CPU. ``dtype`` (fp32/bf16/fp16) overrides it.
+
 Speed (why this is not the reference loop): the references run one sample per forward and materialize fp32
 full-vocabulary logits for every position, then a full ``log_softmax``. Here both passes of many pairs go
 through the model body together in length-sorted buckets (right padding, no attention mask: with causal
@@ -85,6 +89,14 @@ class IFDResult:
         return out
 
 
+def default_dtype(device: str | None) -> str:
+    """The IFD scorer's dtype when none is given: fp16 on a GPU, as CodeACT's ``calculate_ifd.py`` (L121:
+    ``torch_dtype=torch.float16``), fp32 on CPU (where fp16 matmuls are slow or missing)."""
+    from codecurate.models.hf_common import resolve_device
+
+    return "fp32" if resolve_device(device).startswith("cpu") else "fp16"
+
+
 def resolve_template(template: str) -> str:
     t = TEMPLATES.get(template, template)
     if "{question}" not in t and "{instruction}" not in t:
@@ -115,7 +127,9 @@ class IFDScorer:
 
     ``model`` is a local path or hub id (or pass an already loaded ``lm=``/``tokenizer=``). ``max_length``
     defaults to the model's ``max_position_embeddings`` as in CodeACT. ``dtype`` defaults to fp32 on CPU and
-    bf16 on GPU. ``batch_size`` caps sequences per forward and ``max_batch_tokens`` caps padded tokens.
+    fp16 on GPU (CodeACT's ``calculate_ifd.py`` loads the scorer with ``torch_dtype=torch.float16``; a model
+    whose activations overflow fp16 gives "nan" failures that name the dtype: pass ``dtype="bf16"`` or
+    ``"fp32"`` then). ``batch_size`` caps sequences per forward and ``max_batch_tokens`` caps padded tokens.
     ``linear_kernel`` picks the CPU fp32 GEMM (``auto``/``onednn``/``default``; see the module docstring).
     """
 
@@ -140,7 +154,10 @@ class IFDScorer:
 
         self.linear_kernel = check_linear_kernel(linear_kernel)
 
+        if lm is None and dtype in (None, "", "auto"):
+            dtype = default_dtype(device)
         self.lm, self.tokenizer, self.device = resolve_lm("IFDScorer", model, lm, tokenizer, device, dtype)
+        self.dtype = str(next(self.lm.parameters()).dtype).replace("torch.", "")
         lm, tokenizer = self.lm, self.tokenizer
         self.max_length = int(max_length or model_max_length(lm, tokenizer) or 0)
         if self.max_length <= 1:
@@ -333,7 +350,8 @@ class IFDScorer:
         r.loss_cond, r.loss_uncond = loss_c, loss_d
         r.n_answer_tokens, r.n_answer_tokens_uncond = n_c, n_d
         if not (math.isfinite(loss_c) and math.isfinite(loss_d)):
-            r.error = "nan"
+            r.error = ("nan (fp16 overflow? score with dtype bf16 or fp32)" if self.dtype == "float16"
+                       else "nan")
             return
         try:
             r.ppl_cond, r.ppl_uncond = math.exp(loss_c), math.exp(loss_d)

@@ -275,46 +275,109 @@ def _excerpt(b, n=400):
     return s if len(s) <= n else s[:n] + f"... [{len(s) - n} more chars]"
 
 
+def _old_stdin():
+    """What a module-level ``stdin`` (APPS's prelude line ``stdin = sys.stdin``, or ``from sys import stdin``)
+    refers to under APPS: the process's original stdin, empty. During each test APPS patches ``read``,
+    ``readline`` and ``readlines`` on that object (its ``@patch`` decorators are applied before ``sys.stdin``
+    is replaced): as instance attributes, so a method bound at load time still reads the empty stream.
+    ``_arm``/``_disarm`` set and remove them."""
+    import io
+
+    class OldStdin(io.StringIO):
+        def _arm(self, text):
+            lines = iter(text.split("\n"))
+            self.readline = lambda *a: next(lines)  # the next line without its newline; StopIteration at the end
+            self.readlines = lambda *a: text.split("\n")
+            self.read = lambda *a: text
+
+        def __next__(self):  # iteration reads the stream itself, never the patched methods (as a real stdin)
+            line = io.StringIO.readline(self)
+            if not line:
+                raise StopIteration
+            return line
+
+        def _disarm(self):
+            for name in ("readline", "readlines", "read"):
+                self.__dict__.pop(name, None)
+
+    return OldStdin("")
+
+
+def _reliability_guard():
+    """APPS's ``reliability_guard()`` (testing_util.py at HEAD calls it before loading a program): what it
+    disables is disabled here too, so a program that uses it fails as there (``os.getcwd()`` -> -1, ``import
+    resource`` -> -2). It is not what isolates the program: the box does."""
+    import builtins
+    import shutil
+    import subprocess
+
+    try:  # testing_util.py imports numpy at its top, before the guard (numpy 2 calls os.putenv on import)
+        import numpy  # noqa: F401
+    except ImportError:
+        pass
+    builtins.exit = None
+    builtins.quit = None
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork", "forkpty",
+                 "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown", "chmod", "chown",
+                 "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir"):
+        setattr(os, name, None)
+    shutil.rmtree = shutil.move = shutil.chown = None
+    subprocess.Popen = None
+    builtins.help = None
+    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
+        sys.modules[name] = None
+
+
 def _apps_stdio(job, g, first, report, flush, monotonic):
-    """One standard-input test as APPS runs it (the program was wrapped into ``code()`` by the host, see
-    ``sandbox/apps.py``): the module loads as ``tmp_sol`` with an empty stdin; a failure there is APPS's -2 for
-    every test. Then ``code()`` runs with ``sys.stdin`` a StringIO of the input, ``open`` mocked to return it,
-    ``sys.stdout`` captured (direct writes to fd 1 are not, as in APPS) and ``SystemExit`` swallowed. Never
-    returns."""
+    """A standard-input program as APPS runs it (wrapped into ``code()`` by the host, see ``sandbox/apps.py``):
+    loaded once, as APPS's RuntimeModule does (a plain namespace: ``__name__`` is the builtins'), after
+    APPS's reliability guard and with Python's default recursion limit (APPS's ``setrecursionlimit`` is
+    commented out); a failure there is -2 for every test. Then, per test, in this one process: ``code()`` with
+    ``sys.stdin`` a StringIO of the input, the old stdin's read methods patched, ``open`` mocked to return
+    the input, ``sys.stdout`` captured (direct writes to fd 1 are not, as in APPS) and ``SystemExit``
+    swallowed. The captured text goes back in the case's report. Never returns."""
     import builtins
     import io
     from unittest import mock
 
-    inputs = sys.stdin.read()
-    g["__name__"] = "tmp_sol"
-    real_out = os.dup(1)
+    cases = job["cases"]
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)  # what bypasses sys.stdout is not captured, as in APPS
-    sys.stdin = io.StringIO("")
-    t0 = monotonic()
+    old_stdin = _old_stdin()
+    sys.stdin = old_stdin
+    sys.setrecursionlimit(1000)
+    g.pop("__name__", None)
+    real_open, real_stdout = builtins.open, sys.stdout
     try:
+        _reliability_guard()
         _gc_hide()
         exec(job["compiled"]["code"], g)  # noqa: S102 - running the program is the point
         code = g["code"]
     except BaseException as e:  # noqa: BLE001 - APPS: a module that does not load is a compile error (-2)
         report({"load_error": f"{type(e).__name__}: {e}"[:500]})
         os._exit(0)
-    captured = io.StringIO()
-    sys.stdin = io.StringIO(inputs)
-    sys.stdout = captured
-    builtins.open = mock.mock_open(read_data=inputs)
-    err = None
-    try:
-        code()
-    except SystemExit:
-        pass
-    except BaseException as e:  # noqa: BLE001 - APPS: a runtime error (or timeout) is -1
-        err = f"{type(e).__name__}: {e}"[:500]
-    text = captured.getvalue()
-    view = memoryview(text.encode("utf-8", "replace"))
-    while view:
-        view = view[os.write(real_out, view):]
-    report({"case": first, "ok": err is None, "err": err, "s": monotonic() - t0})
+    report({"loaded": True})
+    for i in range(first, len(cases)):
+        inputs = cases[i]["input"]
+        t0 = monotonic()
+        captured = io.StringIO()
+        old_stdin._arm(inputs)
+        sys.stdin = io.StringIO(inputs)
+        sys.stdout = captured
+        builtins.open = mock.mock_open(read_data=inputs)
+        err = None
+        try:
+            code()
+        except SystemExit:
+            pass
+        except BaseException as e:  # noqa: BLE001 - APPS: a runtime error (or timeout) is -1
+            err = f"{type(e).__name__}: {e}"[:500]
+        finally:
+            builtins.open, sys.stdout = real_open, real_stdout
+            old_stdin._disarm()
+        report({"case": i, "ok": err is None, "err": err, "out": captured.getvalue(), "s": monotonic() - t0})
+    report({"done": True})
     os._exit(0)
 
 
@@ -413,14 +476,19 @@ def _worker(job, kind, first, res_w, token):
         g.update({"__name__": name, "__file__": f"{name}.py", "__package__": None, "__doc__": None, "sys": sys,
                   "os": os, "environ": os.environ})
         sys.modules[name] = module
+    if kind == "call" and job.get("harness") == "apps":  # as _apps_stdio: APPS's guard, namespace, recursion
+        sys.setrecursionlimit(1000)
+        g.pop("__name__", None)
     try:
+        if kind == "call" and job.get("harness") == "apps":
+            _reliability_guard()
         _gc_hide()
         exec(job["compiled"]["code"], g)  # noqa: S102 - running the program is the point
         if job["compiled"]["setup"] is not None:
             exec(job["compiled"]["setup"], g)  # noqa: S102
         fn = None
-        if kind == "call" and job.get("harness") == "apps":  # APPS: Solution() whenever the code has the class
-            g["__name__"] = "tmp_sol"
+        if kind == "call" and (job.get("harness") == "apps" or job.get("compare") == "lcb"):
+            # APPS and LiveCodeBench: Solution().fn_name whenever the code has the class
             fn = getattr(g["Solution"](), job["fn_name"]) if job.get("has_solution_class") else g[job["fn_name"]]
         if kind == "unittest":
             import unittest
@@ -549,8 +617,9 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
     pid, res_r, out_r, err_r, token = _spawn(job, kind, first, stdin_data)
     bufs = {res_r: bytearray(), out_r: bytearray(), err_r: bytearray()}
     open_fds = set(bufs)
-    current = first if kind == "stdio" else None  # the case whose clock runs
-    loaded = kind == "stdio"
+    single = _one_case_per_worker(job)
+    current = first if single else None  # the case whose clock runs
+    loaded = single
     started = time.monotonic()
     case_t0 = case_began = started  # case_t0: when the running case's clock started; case_began: for reports
     encoding = False  # the running case's call has returned and its output is being encoded
@@ -636,13 +705,15 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
                             rec["value"] = msg["value"]
                         if type(msg.get("s")) in (int, float) and 0 <= msg["s"] < 1e9:
                             rec["call_seconds"] = msg["s"]
-                        if kind == "stdio":
+                        if single:
                             rec["stdout_full"] = bytes(bufs[out_r]).decode("utf-8", "replace")
+                        elif kind == "stdio":  # APPS harness: the output its code() printed to the captured stdout
+                            rec["stdout_full"] = msg["out"] if type(msg.get("out")) is str else ""
                         rec["stdout"] = _excerpt(bytes(bufs[out_r][out_mark:]))
                         rec["stderr"] = _excerpt(bytes(bufs[err_r][err_mark:]))
                         results[i] = rec
                         nxt = i + 1
-                        current = nxt if kind != "stdio" and nxt < n else None
+                        current = nxt if not single and nxt < n else None
                         case_t0 = case_began = time.monotonic()
                         encoding = False
                         out_mark, err_mark = len(bufs[out_r]), len(bufs[err_r])
@@ -653,7 +724,7 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
                     break
         if killed_reason:
             break
-    if kind == "stdio" and killed_reason is None and results[first] is not None:
+    if single and killed_reason is None and results[first] is not None:
         # the report came before EOF on stdout: take the complete output now
         results[first]["stdout_full"] = bytes(bufs[out_r]).decode("utf-8", "replace")
     _kill_group(pid)
@@ -672,7 +743,7 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
                           "stdout": _excerpt(bytes(bufs[out_r][out_mark:])),
                           "stderr": _excerpt(bytes(bufs[err_r][err_mark:]))}
 
-    if kind == "stdio":
+    if single:
         fail(first)
         return first + 1, None
     if not loaded:  # hung or died while loading the code: no case can run
@@ -799,6 +870,12 @@ def _reap(uid):
 _SETUP = {}  # the setup message (``_isolate``): boxed, scratch dirs, paths to keep
 
 
+def _one_case_per_worker(job):
+    """A stdio program is a real process per test (a script with its own stdin); under APPS's harness all its
+    tests run in one worker, as APPS calls ``code()`` once per test in one process."""
+    return job["kind"] == "stdio" and job.get("harness") != "apps"
+
+
 def run_job(job):
     t_start = time.monotonic()
     kind = job["kind"]
@@ -822,7 +899,7 @@ def run_job(job):
         deadline = t_start + job["timeout_total"]
         i = 0
         while i < n and time.monotonic() < deadline:
-            stdin_data = cases[i]["input"] if kind == "stdio" else None
+            stdin_data = cases[i]["input"] if _one_case_per_worker(job) else None
             i, load_error = _run_worker(job, kind, i, stdin_data, results, deadline)
             if load_error is not None:
                 report["load_error"] = load_error

@@ -665,8 +665,12 @@ def unittest_methods(test_code: str, test_class: str = "TestCases") -> list[str]
     host (nothing is executed). Inherited methods of other classes in the same source are included."""
     import ast
 
+    import warnings
+
     try:
-        tree = ast.parse(test_code)
+        with warnings.catch_warnings():  # BigCodeBench's tests have invalid escapes in plain strings
+            warnings.simplefilter("ignore")
+            tree = ast.parse(test_code)
     except SyntaxError as e:
         raise ValueError(f"unittest test_code does not parse: {e}") from e
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
@@ -752,11 +756,16 @@ def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
     oracle = tests.get("oracle")
     inputs = _case_inputs(tests)
     harness = tests.get("harness")
+    stdio_compare = tests.get("stdio_compare") or stdio_compare  # a benchmark's own rule (LiveCodeBench: lcb)
     program = with_prelude(code, tests)
+    if tests.get("program_transform"):  # LiveCodeBench's stdin harness around the program
+        from codecurate.formats.livecodebench import transform_program
+
+        program = transform_program(program, tests)
     if harness == "apps":  # APPS's loading: its import prelude; stdio programs wrapped into code()
         program = apps.wrap_stdio(program) if kind == "stdio" else apps.wrap_call(program)
     job = {"kind": kind, "code": program, "setup": tests.get("setup") or "",
-           "fn_name": tests.get("fn_name"), "cases": inputs, "harness": harness,
+           "fn_name": tests.get("fn_name"), "cases": inputs, "harness": harness, "compare": tests.get("compare"),
            "has_solution_class": "class Solution" in code}
     if kind == "unittest":
         job.update(test_code=tests["test_code"], test_class=tests.get("test_class") or "TestCases",

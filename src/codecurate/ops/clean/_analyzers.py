@@ -6,10 +6,17 @@ backend that crashes or times out on a whole batch is retried one record at a ti
 cannot hide the findings of the others, and the record that really makes it fail gets the error.
 
 Backends:
-- ``bandit``: Bandit's Python API (``BanditManager``) over a temp dir of files, in process.
-- ``ruff``: one ``ruff check --output-format json`` process per batch over a temp dir.
-- ``pylint``: one ``pylint --output-format json`` process per batch over a temp dir.
+- ``bandit``: Bandit's Python API (``BanditManager``), one program at a time in a limited worker process
+  (``codecurate.evaluation._pylint_worker``: address space, CPU time and wall-clock limits per program).
+- ``ruff``: one ``ruff check --output-format json`` process per batch over a temp dir, under the same address
+  space limit, killed with its parent (``PR_SET_PDEATHSIG``) and after ``timeout_s``.
+- ``pylint``: each program linted on its own in a limited worker process (pylint's inference can take
+  gigabytes or hours on a few hundred bytes of code), with the error/fatal categories.
 - ``semgrep``: one ``semgrep scan --json`` process per batch with local rule files (optional dependency).
+
+A program whose analysis exceeds the limits gets the error ``limit exceeded: memory`` or ``limit exceeded:
+time`` (an analyzer error: the op drops or keeps it by ``on_analyzer_error``); the other programs of the
+batch are analysed as usual.
 
 Severities are normalized to ``info < low < medium < high`` so one policy covers every backend.
 """
@@ -106,31 +113,38 @@ def run_backend(name: str, codes: list[str], **opts) -> list[Result]:
         return _per_record_fallback(batch, codes, e)
 
 
+# -- limits ------------------------------------------------------------------------------------------------
+def _limits(analysis_memory_mb: int | None = None, analysis_cpu_s: float | None = None,
+            analysis_wall_s: float | None = None):
+    from codecurate.evaluation._pylint_worker import Limits
+
+    base = Limits()
+    return Limits(memory_mb=int(analysis_memory_mb or base.memory_mb), cpu_s=float(analysis_cpu_s or base.cpu_s),
+                  wall_s=float(analysis_wall_s or base.wall_s))
+
+
+def _analyse(kind: str, codes: list[str], options: dict, **opts) -> list[dict]:
+    from codecurate.evaluation._pylint_worker import analyse
+
+    limits = _limits(opts.get("analysis_memory_mb"), opts.get("analysis_cpu_s"), opts.get("analysis_wall_s"))
+    return analyse(kind, codes, options=options, limits=limits)
+
+
 # -- bandit ------------------------------------------------------------------------------------------------
-def _bandit(codes: list[str], *, honor_suppressions: bool = False, **_) -> list[Result]:
-    import logging
+def _bandit(codes: list[str], *, honor_suppressions: bool = False, **opts) -> list[Result]:
+    import importlib.util
 
-    from bandit.core import config as b_config
-    from bandit.core import manager as b_manager
-
-    logging.getLogger("bandit").setLevel(logging.ERROR)
-    out: list[Result] = [([], None) for _ in codes]
-    with tempfile.TemporaryDirectory(prefix="cc-bandit-") as tmp:
-        paths = _write_batch(codes, tmp)
-        mgr = b_manager.BanditManager(b_config.BanditConfig(), "file", quiet=True,
-                                      ignore_nosec=not honor_suppressions)
-        mgr.discover_files(paths)
-        mgr.run_tests()
-        for issue in mgr.get_issue_list():
-            i = _index_of(issue.fname)
-            if i is None:
-                continue
-            out[i][0].append(Finding("bandit", issue.test_id, int(issue.lineno or 0),
-                                     str(issue.severity).lower(), issue.text))
-        for fname, reason in mgr.skipped:
-            i = _index_of(fname)
-            if i is not None:
-                out[i] = (out[i][0], f"bandit skipped the code: {reason}")
+    if importlib.util.find_spec("bandit") is None:
+        raise AnalyzerUnavailable("static_clean backend 'bandit' needs bandit: pip install bandit")
+    out: list[Result] = []
+    for res in _analyse("bandit", codes, {"ignore_nosec": not honor_suppressions}, **opts):
+        if "error" in res:
+            out.append(([], res["error"]))
+            continue
+        value = res["value"]
+        findings = [Finding("bandit", test_id, line, severity, text) for test_id, line, severity, text in value["issues"]]
+        skipped = value.get("skipped") or []
+        out.append((findings, f"bandit skipped the code: {skipped[0]}" if skipped else None))
     return out
 
 
@@ -152,7 +166,7 @@ def _ruff_severity(code: str) -> str:
 
 
 def _ruff(codes: list[str], *, ruff_select: list[str] | None = None, timeout_s: float = 120,
-          honor_suppressions: bool = False, **_) -> list[Result]:
+          honor_suppressions: bool = False, **opts) -> list[Result]:
     select = ruff_select or RUFF_ERROR_SELECT
     out: list[Result] = [([], None) for _ in codes]
     with tempfile.TemporaryDirectory(prefix="cc-ruff-") as tmp:
@@ -162,8 +176,14 @@ def _ruff(codes: list[str], *, ruff_select: list[str] | None = None, timeout_s: 
         if not honor_suppressions:
             cmd.append("--ignore-noqa")
         cmd.append(tmp)
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=tmp)
+        from codecurate.evaluation._pylint_worker import LIMIT_MEMORY, limited_command
+
+        limits = _limits(opts.get("analysis_memory_mb"))
+        proc = subprocess.run(limited_command(cmd, limits.memory_mb), capture_output=True, text=True,
+                              timeout=timeout_s, cwd=tmp, check=False)
         if proc.returncode != 0:
+            if "memory allocation" in proc.stderr or "MemoryError" in proc.stderr:
+                raise RuntimeError(f"{LIMIT_MEMORY} (ruff exited {proc.returncode}: {proc.stderr.strip()[:200]})")
             raise RuntimeError(f"ruff exited {proc.returncode}: {proc.stderr.strip()[:300]}")
         for item in json.loads(proc.stdout or "[]"):
             i = _index_of(item.get("filename", ""))
@@ -180,33 +200,29 @@ _PYLINT_SEVERITY = {"fatal": "high", "error": "high", "warning": "medium", "refa
                     "convention": "low", "info": "info"}
 
 
-def _pylint(codes: list[str], *, pylint_enable: list[str] | None = None,
-            pylint_disable: list[str] | None = None, timeout_s: float = 120, **_) -> list[Result]:
+def pylint_args(pylint_enable: list[str] | None = None, pylint_disable: list[str] | None = None) -> list[str]:
     enable = pylint_enable or PYLINT_ENABLE
     disable = PYLINT_DISABLE if pylint_disable is None else pylint_disable
-    out: list[Result] = [([], None) for _ in codes]
-    with tempfile.TemporaryDirectory(prefix="cc-pylint-") as tmp:
-        paths = _write_batch(codes, tmp)
-        # -m pylint with the running interpreter: the pylint that the package depends on, not a random one.
-        cmd = [sys.executable, "-m", "pylint", "--output-format=json", "--score=n", "--persistent=n",
-               "--rcfile", os.devnull, "--disable=all", f"--enable={','.join(enable)}"]
-        if disable:
-            cmd.append(f"--disable={','.join(disable)}")
-        cmd += [os.path.basename(p) for p in paths]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=tmp)
-        # pylint's exit status is a bit mask of message categories; 32 means a usage error / crash.
-        if proc.returncode & 32 or not proc.stdout.strip().startswith("["):
-            raise RuntimeError(f"pylint exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[:300]}")
-        for item in json.loads(proc.stdout):
-            i = _index_of(item.get("path", ""))
-            if i is None:
+    args = ["--rcfile=" + os.devnull, "--persistent=n", "--score=n", "--disable=all", f"--enable={','.join(enable)}"]
+    if disable:
+        args.append(f"--disable={','.join(disable)}")
+    return args
+
+
+def _pylint(codes: list[str], *, pylint_enable: list[str] | None = None,
+            pylint_disable: list[str] | None = None, **opts) -> list[Result]:
+    out: list[Result] = []
+    for res in _analyse("pylint", codes, {"args": pylint_args(pylint_enable, pylint_disable)}, **opts):
+        if "error" in res:
+            out.append(([], res["error"]))
+            continue
+        findings, error = [], None
+        for msg_id, _symbol, category, line, text in res["value"]["messages"]:
+            if msg_id == "F0002":  # astroid crashed on this file: an analyzer error, not a code finding
+                error = f"pylint crashed: {text[:200]}"
                 continue
-            rule = item.get("message-id", "")
-            if rule == "F0002":  # astroid crashed on this file: an analyzer error, not a code finding
-                out[i] = (out[i][0], f"pylint crashed: {item.get('message', '')[:200]}")
-                continue
-            sev = _PYLINT_SEVERITY.get(item.get("type", ""), "medium")
-            out[i][0].append(Finding("pylint", rule, int(item.get("line") or 0), sev, item.get("message", "")))
+            findings.append(Finding("pylint", msg_id, int(line or 0), _PYLINT_SEVERITY.get(category, "medium"), text))
+        out.append((findings, error))
     return out
 
 

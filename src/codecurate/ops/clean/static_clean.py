@@ -19,6 +19,10 @@ Deviations from the study, and why:
 - An analyzer that crashes, times out or skips a record never stops the run and never silently passes the
   record: ``on_analyzer_error: drop`` (default) drops it with reason ``analyzer error: ...``; ``keep`` keeps
   it (the error stays in ``stats.static_errors``).
+- Pylint and Bandit analyse each record in a worker process with limits (``analysis_memory_mb``,
+  ``analysis_cpu_s``, ``analysis_wall_s``; Ruff gets the memory limit): pylint's inference can take gigabytes
+  or hours on a few hundred bytes of code. A record over a limit is an analyzer error, ledgered as
+  ``static_clean: analyzer error: pylint: limit exceeded: memory`` (or ``time``).
 
 Policy: a finding counts when its normalized severity (info < low < medium < high) is at least
 ``min_severity`` and its rule id matches ``include_rules`` (when given) and not ``exclude_rules``; rules
@@ -54,7 +58,12 @@ class StaticCleanConfig(OpConfig):
     on_analyzer_error: Literal["drop", "keep"] = "drop"
     on_empty: Literal["drop", "keep"] = "drop"
     honor_suppressions: bool = False
-    timeout_s: float = 120.0  # per backend process, per batch
+    timeout_s: float = 120.0  # ruff/semgrep: per backend process, per batch
+    # pylint and bandit analyse each program in a limited worker (ruff: the memory limit, per batch); a program
+    # over a limit gets the analyzer error "limit exceeded: memory|time" (see on_analyzer_error)
+    analysis_memory_mb: int = 1024  # address space (RLIMIT_AS)
+    analysis_cpu_s: float = 30.0  # CPU seconds per program
+    analysis_wall_s: float = 60.0  # wall-clock seconds per program
     ruff_select: list[str] | None = None  # None = RUFF_ERROR_SELECT
     pylint_enable: list[str] | None = None  # None = E,F
     pylint_disable: list[str] | None = None  # None = E0401,E0611 (environment-dependent import errors)
@@ -134,7 +143,9 @@ class StaticClean(Filter):
                 to_analyse.append(i)
         opts = dict(timeout_s=c.timeout_s, honor_suppressions=c.honor_suppressions, ruff_select=c.ruff_select,
                     pylint_enable=c.pylint_enable, pylint_disable=c.pylint_disable,
-                    semgrep_rules=c.semgrep_rules, semgrep_bin_path=c.semgrep_bin)
+                    semgrep_rules=c.semgrep_rules, semgrep_bin_path=c.semgrep_bin,
+                    analysis_memory_mb=c.analysis_memory_mb, analysis_cpu_s=c.analysis_cpu_s,
+                    analysis_wall_s=c.analysis_wall_s)
         sub = [codes[i] for i in to_analyse]
         for backend in c.backends:
             results = run_backend(backend, sub, **opts)

@@ -7,12 +7,21 @@ Two detectors, both on by default:
    Texts are split on whitespace (case-sensitive); n-grams are the union of 4- and 5-grams with NLTK-style
    ``<start>``/``<end>`` padding; S(test t, train r) = |G_t ∩ G_r| / |G_t| (normalized by the *test*
    item); a training record is dropped when its max over all test items is >= ``tli_threshold`` (0.05).
-   Training text = ``fields`` joined by spaces (XCoder: the user turns, i.e. ``instruction``).
+   Training text = ``fields`` joined by spaces. XCoder's default train key is ``messages``: the content of
+   **every user turn**, joined with spaces (``role.lower() == "user"``; assistant and system turns contribute
+   nothing). Here ``instruction`` means the same for a multi-turn record (``turns: all``, default; the
+   conversation is the record's ``meta.messages``/``meta.conversations``, see ``codecurate.ops.turns``), so
+   n-grams also span the end of one user turn and the start of the next, as in XCoder. ``turns: first``
+   keeps the earlier single-turn behaviour: only the first user turn is compared, so a leak in a later
+   turn goes unseen.
 2. ``substring`` — BigCode / Magicoder exact substring decontamination
    (``bigcode-project/bigcode-dataset`` decontamination/find_substrings.py): a record is dropped when any
    benchmark prompt/docstring or canonical solution occurs in it, case-insensitively. Deviation: whitespace
    runs are collapsed on both sides (re-indented copies still match) and benchmark strings shorter than
    ``min_substring_chars`` are not used (BigCode keeps an allow-list of trivial solutions instead).
+   With ``turns: all``, ``instruction`` / ``response`` in ``substring_fields`` stand for every user /
+   assistant turn of a multi-turn record (joined with a blank line), so a benchmark solution pasted in a
+   later turn is found too.
 
 Deviation (default only): TLI drops against HumanEval and HumanEval+ (``tli_benchmarks``); MBPP and MBPP+
 are checked by the substring detector. MBPP prompts are one short sentence ("Write a python function to
@@ -37,6 +46,7 @@ from pydantic import model_validator
 
 from codecurate.ops.decontam.benchmarks_index import (BUILTIN_BENCHMARKS, BenchmarkSpec, SubstringIndex,
                                                       TLIIndex, load_benchmarks)
+from codecurate.ops.turns import assistant_turns, user_turns
 from codecurate.pipeline.op import DropRecord, FieldsConfig, Filter
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
@@ -54,6 +64,9 @@ class DecontaminateConfig(FieldsConfig):
     ngram_sizes: list[int] = [4, 5]
     tli_threshold: float = 0.05
     min_substring_chars: int = 20
+    # "all": instruction/response stand for every user/assistant turn of a multi-turn record (XCoder joins
+    # all user turns); "first": only the first turn (the record's instruction/response fields)
+    turns: Literal["all", "first"] = "all"
 
     @model_validator(mode="after")
     def _check(self) -> "DecontaminateConfig":
@@ -68,9 +81,23 @@ class DecontaminateConfig(FieldsConfig):
         return self
 
 
-def train_text(rec: dict, fields: list[str]) -> str:
-    """XCoder joins the chosen training keys with a space."""
-    return " ".join(field_text(rec, f) for f in fields)
+def _turn_text(rec: dict, field: str, turns: str, sep: str) -> str:
+    if turns == "all" and field == "instruction":
+        return sep.join(user_turns(rec))
+    if turns == "all" and field == "response":
+        return sep.join(assistant_turns(rec))
+    return field_text(rec, field)
+
+
+def train_text(rec: dict, fields: list[str], turns: str = "all") -> str:
+    """XCoder joins the chosen training keys with a space; for ``messages`` it joins every user turn with a
+    space, which ``instruction`` stands for here under ``turns="all"``."""
+    return " ".join(_turn_text(rec, f, turns, " ") for f in fields)
+
+
+def substring_text(rec: dict, fields: list[str], turns: str = "all") -> str:
+    """BigCode joins the chosen columns with a blank line; every turn of a multi-turn record is included."""
+    return "\n\n".join(_turn_text(rec, f, turns, "\n\n") for f in fields)
 
 
 @register
@@ -95,13 +122,12 @@ class Decontaminate(Filter):
         for rec in records:
             stats = rec.setdefault("stats", {})
             if self.tli is not None:
-                sims = self.tli.similarities(train_text(rec, self.config.fields))
+                sims = self.tli.similarities(train_text(rec, self.config.fields, self.config.turns))
                 best = int(np.argmax(sims))
                 stats["tli"] = float(sims[best])
                 stats["tli_match"] = self.tli_items[best].task_id if sims[best] > 0 else None
             if self.substr is not None:
-                text = "\n\n".join(field_text(rec, f) for f in self.config.substring_fields)
-                hits = self.substr.find(text)
+                hits = self.substr.find(substring_text(rec, self.config.substring_fields, self.config.turns))
                 stats["benchmark_substrings"] = [f"{self.items[t].task_id}:{f}" for t, f in hits]
 
     def decide(self, record: dict) -> str | None:
@@ -134,6 +160,7 @@ def decontam_report(
     threshold: float = 0.05,
     min_substring_chars: int = 20,
     top_items: int = 5,
+    turns: str = "all",
 ) -> dict:
     """Per-benchmark contamination of ``records`` without removing anything.
 
@@ -160,7 +187,7 @@ def decontam_report(
     n = 0
     for rec in records:
         n += 1
-        sims = tli.similarities(train_text(rec, fields))
+        sims = tli.similarities(train_text(rec, fields, turns))
         better = np.flatnonzero(sims > best)
         if len(better):
             best[better] = sims[better]
@@ -169,12 +196,11 @@ def decontam_report(
         for b, m in masks.items():
             if sims[m].max(initial=0.0) >= threshold:
                 leaked[b] += 1
-        hit_benches = {items[t].benchmark for t, _ in
-                       substr.find("\n\n".join(field_text(rec, f) for f in substring_fields))}
+        hit_benches = {items[t].benchmark for t, _ in substr.find(substring_text(rec, substring_fields, turns))}
         for b in hit_benches:
             substring_hits[b] += 1
-    out: dict = {"records": n, "fields": fields, "ngram_sizes": list(ngram_sizes), "threshold": threshold,
-                 "benchmarks": {}}
+    out: dict = {"records": n, "fields": fields, "turns": turns, "ngram_sizes": list(ngram_sizes),
+                 "threshold": threshold, "benchmarks": {}}
     for b in bench_names:
         idx = np.flatnonzero(masks[b])
         vals = best[idx]

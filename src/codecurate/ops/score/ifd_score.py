@@ -38,7 +38,7 @@ class IFDModelConfig(OpConfig):
     batch_size: int | None = None
     max_batch_tokens: int | None = None
     device: str | None = None
-    dtype: Literal["fp32", "bf16", "fp16"] | None = None  # None: fp32 on CPU, bf16 on GPU
+    dtype: Literal["fp32", "bf16", "fp16"] | None = None  # None: fp32 on CPU, fp16 on GPU (CodeACT)
     linear_kernel: Literal["auto", "onednn", "default"] = "auto"  # CPU fp32 GEMM: oneDNN (auto) or stock
 
 

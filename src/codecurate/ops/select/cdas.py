@@ -5,11 +5,19 @@ arXiv 2408.02193; code ``Kyle-Lyu/CodeACT@4900323482d5:CDAS/{calculate_ifd,get_e
 (selection_algorithms.md §1).
 
 Algorithm (defaults from ``select_data.py``):
-1. Embed the **instruction** of every record; cluster with scikit-learn ``KMeans(n_clusters=k,
+0. Records with an empty instruction or response are dropped first, before scoring, embedding and clustering
+   (``calculate_ifd.py`` keeps an item only ``if question and answer``, and ``get_embedding.py`` /
+   ``select_data.py`` read that file), so they take no part in K-Means and no ``failed_ifd`` setting selects
+   them. "Empty" is Python's falsy, as there: ``""`` (a whitespace-only text is not empty).
+1. Embed the **instruction** of every remaining record; cluster with scikit-learn ``KMeans(n_clusters=k,
    random_state=42)`` and library defaults (k = 10).
 2. Per cluster, in label order: drop records with ``IFD >= 1``; sort by IFD descending (stable: ties keep
-   dataset order); keep the first ``floor(m% x |filtered cluster|)`` (m = 40). m% applies to the cluster size
-   **after** the IFD filter, as in the code, so fewer than m% of the input survive.
+   dataset order); keep the first ``int(len(filtered cluster) * ratio)`` records, ratio = m / 100 (m = 40), the
+   expression ``select_data.py`` uses: a float product truncated, so e.g. 180 records at m = 35 keep
+   ``int(180 * 0.35) = int(62.99999999999999) = 62``, not 63. ``m`` is turned into the ratio through its
+   decimal text (35 -> 0.35, 33.3 -> 0.333), so the ratio is the float CodeACT's ``--ratio 0.35`` parses to.
+   m% applies to the cluster size **after** the IFD filter, as in the code, so fewer than m% of the input
+   survive.
 
 IFD comes from ``stats.ifd`` when an earlier stage computed it (``ifd_select``/``score_ifd``); otherwise, when
 ``model`` is set, this op scores the records itself with ``codecurate.models.ifd.IFDScorer`` (formula,
@@ -23,11 +31,16 @@ Deviations (documented; the faithful behaviour is an option):
   ``embed_model: sentence-transformers/all-mpnet-base-v2``, ``embed_backend: transformers``,
   ``embed_max_length: 512``.
 - Every field of every record is kept (CodeACT writes only question/answer/IFD).
+
+IFD precision: the scorer runs the model in fp16 on a GPU, as ``calculate_ifd.py`` loads it
+(``torch_dtype=torch.float16``), and in fp32 on CPU (``dtype`` sets either). CDAS is single-turn, as CodeACT
+(question/answer columns): a multi-turn record is scored and embedded on its first turn.
 """
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -55,6 +68,14 @@ class CdasConfig(EmbedConfig):
     template: str | None = None
     max_length: int | None = None
     batch_size: int = 8
+    dtype: Literal["fp32", "bf16", "fp16"] | None = None  # None: fp16 on GPU (CodeACT), fp32 on CPU
+
+
+def codeact_quota(n: int, m: float) -> int:
+    """``int(len(cluster) * ratio)`` as CodeACT's select_data.py, with ratio = m / 100 as the float that
+    ``--ratio`` parses to (via the decimal text of m: 35 -> 0.35)."""
+    ratio = float(Decimal(repr(float(m))) / Decimal(100))
+    return int(n * ratio)
 
 
 @register
@@ -74,7 +95,8 @@ class Cdas(EmbeddingSelector):
         if self._scorer is None:
             from codecurate.models.ifd import IFDScorer
 
-            kw = {"formula": self.config.formula, "batch_size": self.config.batch_size}
+            kw = {"formula": self.config.formula, "batch_size": self.config.batch_size,
+                  "device": self.config.device, "dtype": self.config.dtype}
             if self.config.template is not None:
                 kw["template"] = self.config.template
             if self.config.max_length is not None:
@@ -113,16 +135,38 @@ class Cdas(EmbeddingSelector):
         return out  # type: ignore[return-value]
 
     def map_batch(self, records: list[dict]) -> list[dict]:
-        emb = self.embed(records)
-        ifds = self._ifd_for(records)
-        return [{"emb": e, "ifd": f, "err": err, "computed": c} for e, (f, err, c) in zip(emb, ifds)]
+        payloads: list[dict] = [{"emb": None, "ifd": None, "err": None, "computed": None, "empty": None}
+                                for _ in records]
+        live = []
+        for i, r in enumerate(records):
+            if not r.get("instruction"):
+                payloads[i]["empty"] = "instruction"
+            elif not r.get("response"):
+                payloads[i]["empty"] = "response"
+            else:
+                live.append(i)
+        if live:
+            sub = [records[i] for i in live]
+            for i, e, (f, err, c) in zip(live, self.embed(sub), self._ifd_for(sub)):
+                payloads[i].update({"emb": e, "ifd": f, "err": err, "computed": c})
+        return payloads
 
     def reduce(self, payloads: list[dict]) -> list[Decision]:
         cfg = self.config
         if not 0 <= cfg.m <= 100:
             raise ValueError(f"cdas: `m` is a percentage in [0, 100], got {cfg.m}")
-        labels = kmeans_labels(stack(payloads), cfg.k, cfg.random_state)
         decisions: list[Decision | None] = [None] * len(payloads)
+        live = []
+        for i, p in enumerate(payloads):
+            if p.get("empty"):  # CodeACT drops these before scoring and clustering
+                decisions[i] = Decision(False, f"cdas: empty {p['empty']} (CodeACT drops records with an empty "
+                                               "question or answer before scoring and clustering)")
+                self.count(f"dropped_empty_{p['empty']}")
+            else:
+                live.append(i)
+        live_labels = kmeans_labels(stack([payloads[i] for i in live]), cfg.k, cfg.random_state)
+        labels = np.full(len(payloads), -1, dtype=np.int64)
+        labels[live] = live_labels
 
         def stats_for(i: int, extra: dict | None = None) -> dict:
             s = {"cluster": int(labels[i])}
@@ -150,7 +194,7 @@ class Cdas(EmbeddingSelector):
                 else:
                     eligible.append((i, ifd))
             eligible.sort(key=lambda t: -t[1])  # stable: ties keep dataset order, as Python's sort in CodeACT
-            quota = int(math.floor(len(eligible) * cfg.m / 100.0 + 1e-9))
+            quota = codeact_quota(len(eligible), cfg.m)
             for rank, (i, ifd) in enumerate(eligible):
                 extra = {"cdas_rank": rank + 1}
                 if rank < quota:

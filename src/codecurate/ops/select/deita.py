@@ -8,6 +8,14 @@ Paper: Liu et al., "What Makes Good Data for Alignment? ... (DEITA)", ICLR 2024;
    Missing ``complexity`` / ``quality`` are computed when ``complexity_model`` / ``quality_model`` are set
    (``codecurate.models.complexity.ComplexityScorer``: DEITA's prompts, expected digit score over 1..6;
    ``hkust-nlp/deita-complexity-scorer`` / ``hkust-nlp/deita-quality-scorer``).
+   Multi-turn records (``meta.messages``/``meta.conversations``; ``turns: all``, default): as DEITA's score
+   pipeline, every (user turn, answer) pair is scored on its own, without history (an unanswered last user
+   turn is scored with an empty response), the per-turn lists go to ``stats.complexity_scores`` /
+   ``stats.quality_scores`` (their sums to ``stats.complexity`` / ``stats.quality``), and the score is
+   DEITA's ``combined_filter.py`` final score: the per-turn product summed over turns,
+   sum_t complexity_t x quality_t (for any ``score_fields`` that all have ``<field>_scores`` lists of one
+   length; otherwise the product of the scalar fields). Single-turn records: complexity x quality, as before.
+   ``turns: first`` scores and combines only the first turn (the earlier behaviour).
 2. Sort by score, descending (stable).
 3. Walk the sorted list: always keep the first; keep a candidate iff its cosine similarity to **every** kept
    record is <= ``tau`` (0.9); stop at the budget (``n`` or ``ratio``; none = filter the whole pool).
@@ -21,6 +29,9 @@ instruction embeddings); both are configurable.
 
 from __future__ import annotations
 
+import math
+from typing import Literal
+
 from codecurate.ops.select._diversity import (
     BudgetConfig,
     EmbedConfig,
@@ -30,6 +41,7 @@ from codecurate.ops.select._diversity import (
     stack,
     stat_number,
 )
+from codecurate.ops.turns import turn_pairs, user_turns
 from codecurate.pipeline.op import Decision
 from codecurate.pipeline.registry import register
 
@@ -40,6 +52,7 @@ class DeitaConfig(EmbedConfig, BudgetConfig):
     backfill: bool = False
     complexity_model: str | None = None  # computes stats.complexity where missing
     quality_model: str | None = None  # computes stats.quality where missing
+    turns: Literal["all", "first"] = "all"  # multi-turn: score every turn, sum_t prod(fields)_t (DEITA)
 
 
 @register
@@ -72,19 +85,49 @@ class Deita(EmbeddingSelector):
             if not todo:
                 continue
             sc = self._scorer(model)
+            multi = cfg.turns == "all"
             if key == "complexity":
-                vals = sc.score([r["instruction"] for r in todo])
+                vals = (sc.score_turns([user_turns(r) for r in todo]) if multi
+                        else sc.score([r["instruction"] for r in todo]))
             else:
-                vals = sc.score_quality([(r["instruction"], r["response"]) for r in todo])
+                vals = (sc.score_quality_turns([turn_pairs(r) for r in todo]) if multi
+                        else sc.score_quality([(r["instruction"], r["response"]) for r in todo]))
             errors = getattr(sc, "last_errors", None) or [None] * len(todo)
-            for r, v, err in zip(todo, vals, errors):
-                r.setdefault("stats", {})[key] = v
+            per_turn = sc.last_turn_scores if multi else [[v] for v in vals]
+            for r, v, err, turns in zip(todo, vals, errors, per_turn):
+                st = r.setdefault("stats", {})
+                st[key] = v
+                if len(turns) > 1:
+                    st[f"{key}_scores"] = turns
                 if v is None:
-                    r["stats"][f"{key}_error"] = err or "scorer failed"
+                    st[f"{key}_error"] = err or "scorer failed"
                 self.count(f"{key}_computed")
 
+    def _turn_score(self, rec: dict) -> float | None:
+        """DEITA's multi-turn final score: sum over turns of the product of the per-turn score lists
+        (``<field>_scores``), when every score field has such a list and they have one length > 1."""
+        st = rec.get("stats") or {}
+        lists = [st.get(f"{k}_scores") for k in self.config.score_fields]
+        if not all(isinstance(v, list) for v in lists) or len({len(v) for v in lists}) != 1 or len(lists[0]) < 2:
+            return None
+        total = 0.0
+        for t in range(len(lists[0])):
+            prod = 1.0
+            for v in lists:
+                x = v[t]
+                if isinstance(x, bool) or not isinstance(x, (int, float)) or math.isnan(x):
+                    return None
+                prod *= x
+            total += prod
+        return total
+
     def _score(self, rec: dict) -> float | None:
-        """Product of the score fields; None when a configured scorer failed on this record."""
+        """Product of the score fields (per turn and summed, for a multi-turn record); None when a configured
+        scorer failed on this record."""
+        if self.config.turns == "all":
+            v = self._turn_score(rec)
+            if v is not None:
+                return v
         score = 1.0
         for key in self.config.score_fields:
             v = stat_number(rec.get("stats"), key)
@@ -101,7 +144,8 @@ class Deita(EmbeddingSelector):
         emb = self.embed(records)
         self._fill_scores(records)
         return [{"emb": e, "score": self._score(r), "id": r.get("id"),
-                 "computed": {k: r["stats"][k] for k in ("complexity", "quality", "complexity_error", "quality_error")
+                 "computed": {k: r["stats"][k] for k in ("complexity", "quality", "complexity_error", "quality_error",
+                                                         "complexity_scores", "quality_scores")
                               if k in r["stats"] and getattr(self.config, f"{k.split('_')[0]}_model") is not None}}
                 for e, r in zip(emb, records)]
 

@@ -6,7 +6,11 @@ the combination and sampling code is unreleased). See selection_algorithms.md §
 
 1. Complexity c: ``stats.complexity`` if an earlier stage scored it, else
    ``codecurate.models.complexity.ComplexityScorer(complexity_model, scale="xcoder")`` (the XCoder/DEITA
-   complexity prompt, expected value over the digit probabilities, XCoder's 0..5 weights).
+   complexity prompt, expected value over the digit probabilities, XCoder's 0..5 weights). A multi-turn record
+   (``meta.messages``/``meta.conversations``) is scored turn by turn without history and c is the **sum** over
+   its user turns (paper §3.1: "In multi-turn dialogues, we score each turn separately and use the sum of them
+   as the final score"; README: "score it turn by turn without history"); the per-turn scores are written to
+   ``stats.complexity_scores``. ``turns: first`` scores only the first user turn (the earlier behaviour).
 2. Quality q: the record's code run on the record's own tests in the sandbox (``codecurate.sandbox``).
    ``quality: pass_ratio`` (default) uses passed/total; ``pass_count`` uses the number passed, as the paper
    (which counts passed cases of 12 generated tests). ``stats.<quality_field>`` is used when present.
@@ -37,6 +41,7 @@ from codecurate.ops.select._diversity import (
     stack,
     stat_number,
 )
+from codecurate.ops.turns import user_turns
 from codecurate.pipeline.op import Decision
 from codecurate.pipeline.registry import register
 
@@ -52,6 +57,7 @@ class XcoderConfig(EmbedConfig, BudgetConfig):
     run_tests: bool = True
     workers: int = 2
     untested: Literal["mean", "zero", "drop"] = "mean"
+    turns: Literal["all", "first"] = "all"  # complexity of a multi-turn record: sum over user turns, or first
 
 
 def normalized(x: np.ndarray, how: str) -> np.ndarray:
@@ -80,9 +86,11 @@ class Xcoder(EmbeddingSelector):
         super().setup()
         self._cscorer = None
 
-    def _complexity(self, records: list[dict]) -> list[float | None]:
+    def _complexity(self, records: list[dict]) -> tuple[list[float | None], list[list[float | None] | None]]:
+        """(complexity, per-turn scores computed here for a multi-turn record, else None) per record."""
         key = self.config.complexity_field
         out = [stat_number(r.get("stats"), key) for r in records]
+        per_turn: list[list[float | None] | None] = [None] * len(records)
         todo = [i for i, v in enumerate(out) if v is None and key not in (records[i].get("stats") or {})]
         if todo:
             if self.config.complexity_model is None:
@@ -93,11 +101,19 @@ class Xcoder(EmbeddingSelector):
                 from codecurate.models.complexity import ComplexityScorer
 
                 self._cscorer = ComplexityScorer(self.config.complexity_model, scale="xcoder")
-            scores = self._cscorer.score([records[i]["instruction"] for i in todo])
-            for i, v in zip(todo, scores):
+            if self.config.turns == "all":
+                scores = self._cscorer.score_turns([user_turns(records[i]) for i in todo])
+                turns = self._cscorer.last_turn_scores
+            else:
+                scores = self._cscorer.score([records[i]["instruction"] for i in todo])
+                turns = [[v] for v in scores]
+            for i, v, t in zip(todo, scores, turns):
                 out[i] = None if v is None else float(v)
+                if len(t) > 1:
+                    per_turn[i] = t
+                    self.count("complexity_multi_turn")
                 self.count("complexity_computed")
-        return out
+        return out, per_turn
 
     def _quality(self, records: list[dict]) -> list[tuple[float | None, dict | None]]:
         """(quality, stats computed here) per record; quality None = untested."""
@@ -125,10 +141,10 @@ class Xcoder(EmbeddingSelector):
 
     def map_batch(self, records: list[dict]) -> list[dict]:
         emb = self.embed(records)
-        comp = self._complexity(records)
+        comp, comp_turns = self._complexity(records)
         qual = self._quality(records)
-        return [{"emb": e, "c": c, "q": q, "qstats": qs, "id": r.get("id")}
-                for e, c, (q, qs), r in zip(emb, comp, qual, records)]
+        return [{"emb": e, "c": c, "cturns": ct, "q": q, "qstats": qs, "id": r.get("id")}
+                for e, c, ct, (q, qs), r in zip(emb, comp, comp_turns, qual, records)]
 
     def reduce(self, payloads: list[dict]) -> list[Decision]:
         cfg = self.config
@@ -137,6 +153,8 @@ class Xcoder(EmbeddingSelector):
 
         def base_stats(i: int) -> dict:
             s = {"complexity": payloads[i]["c"]}
+            if payloads[i].get("cturns"):
+                s["complexity_scores"] = payloads[i]["cturns"]
             if payloads[i]["qstats"]:
                 s.update(payloads[i]["qstats"])
             return s
