@@ -313,3 +313,22 @@ def test_study_schema_files_load_for_apps_codecontests_and_mbpp(tmp_path):
     # the study's prompt strips the question (SFT/evaluation.py build_instruction_prompt)
     prompt, _ = build_prompt(load_benchmark("apps", path=str(apps_path))[0], "study")
     assert "### Instruction:\nRead n, print 2n.\n### Response:\n" in prompt
+
+
+def test_apps_harness_is_the_default_and_the_fix_is_one_flag_away(tmp_path):
+    """Under APPS's harness a `__main__` guard never runs (APPS wraps the program into code()); with
+    apps_harness=False (`--no-apps-harness`) the program runs as a real script and passes."""
+    from codecurate.evaluation import evaluate
+
+    bench = tmp_path / "test.jsonl"
+    bench.write_text(json.dumps({"question": "Double n.", "solutions": "print(2 * int(input()))",
+                                 "input_output": {"inputs": ["3\n"], "outputs": ["6\n"]}}) + "\n")
+    gens = tmp_path / "all_code.json"
+    gens.write_text(json.dumps({"id": "0_0", "code": "def main():\n    print(2 * int(input()))\n"
+                                                    "if __name__ == '__main__':\n    main()\n"}) + "\n")
+    scores = {}
+    for harness in (True, False):
+        out = evaluate("apps", benchmark_path=str(bench), from_generations=str(gens), output_dir=str(tmp_path / "R"),
+                       tag=f"h{harness}", apps_harness=harness, static=False)
+        scores[harness] = out.results["metrics"]["pass@1"]
+    assert scores == {True: 0.0, False: 1.0}

@@ -80,6 +80,10 @@ def eval_command(
     memory_mb: int | None = typer.Option(None, "--memory-mb",
                                          help="Memory per program in MiB (default: LiveCodeBench 4096, "
                                               "BigCodeBench 30720, else 2048)."),
+    apps_harness: bool = typer.Option(True, "--apps-harness/--no-apps-harness",
+                                      help="apps/codecontests: run programs under APPS's testing_util harness "
+                                           "(its prelude, code() wrapping, SystemExit ignored; the default) or as "
+                                           "real scripts (__main__, real stdin)."),
     calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
                                    help="bigcodebench: put code_prompt + 'pass' before each solution (BigCodeBench's "
                                         "default)."),
@@ -120,7 +124,7 @@ def eval_command(
             sandbox_config=SandboxConfig(**sandbox_kwargs), static=static, generator_kwargs=gen_kwargs,
             progress=lambda done, total: typer.echo(f"generated {done}/{total}", err=True),
             split=split, subset=subset, release=release, start_date=start_date, end_date=end_date, limits=limits,
-            calibrate=calibrate, ground_truth=ground_truth, missing_deps=missing_deps, layouts=layouts,
+            calibrate=calibrate, apps_harness=apps_harness, ground_truth=ground_truth, missing_deps=missing_deps, layouts=layouts,
             log=lambda msg: typer.echo(msg, err=True),
         )
     except (EvalError, ValueError, SandboxUnavailable) as e:

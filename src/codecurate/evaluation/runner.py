@@ -511,7 +511,7 @@ def evaluate(
     split: str | None = None, subset: str | None = None, release: str | None = None, start_date: str | None = None,
     end_date: str | None = None, limits: dict | None = None, calibrate: bool = True,
     ground_truth: bool | None = None, missing_deps: str = "mark", layouts: str | Sequence[str] = "auto",
-    log=None,
+    log=None, apps_harness: bool = True,
 ) -> EvalOutput:
     """Generate (or load) programs for a benchmark and score them; writes the Results/ layout described above.
 
@@ -526,7 +526,8 @@ def evaluate(
     required modules are not importable are ``mark``ed (scored, listed, and pass@k also given without them)
     or ``exclude``d (not scored). ``layouts``: result files besides the study's ("auto": those the
     benchmark's own harness writes; or a list of study, evalplus, bigcode, lcb, bcb; see ``layouts.py``).
-    ``log``: where warnings go (default stderr).
+    ``log``: where warnings go (default stderr). ``apps_harness=False``: APPS/CodeContests programs run as
+    real scripts instead of under APPS's harness (``sandbox/apps.py``; the fixes listed in the README).
     """
     from codecurate.evaluation import layouts as layout_writers
 
@@ -542,6 +543,9 @@ def evaluate(
     else:
         records = list(benchmark)[:limit] if limit else list(benchmark)
         bench_name = "custom"
+    if not apps_harness:
+        records = [dict(r, tests={k: v for k, v in r["tests"].items() if k != "harness"})
+                   if (r.get("tests") or {}).get("harness") == "apps" else r for r in records]
     if not records:
         raise EvalError("the benchmark has no problems")
     if from_generations is None and model is None and generator is None:
