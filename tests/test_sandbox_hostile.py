@@ -26,7 +26,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import gzip
 import json
 import os
 import secrets
@@ -1127,6 +1126,22 @@ LEGIT_BOMBS = {
             _hx_send([_hx_ok(j, body) for j in range(i, n)])
             _hx_os._exit(0)
     ''',
+    # 100k distinct ints that all hash alike (multiples of 2**61 - 1): a list costs nothing to build here, the
+    # host's set() of it (the set_eq oracle of MBPP+ tasks) is quadratic
+    "set_eq_oracle_colliding_ints": '''
+        def ENTRY(*args, **kwargs):
+            P = (1 << 61) - 1
+            return [k * P for k in range(1, 100_001)]
+    ''',
+    # forged: a set of the same colliding ints, sent as a set
+    "forged_set_of_colliding_ints": '''
+        def ENTRY(*args, **kwargs):
+            i, n = _hx_case()
+            P = (1 << 61) - 1
+            body = '{"~s": [' + ", ".join('{"~i": "%s"}' % hex(k * P) for k in range(1, 100_001)) + "]}"
+            _hx_send([_hx_ok(j, body) for j in range(i, n)])
+            _hx_os._exit(0)
+    ''',
     # forged: a single 50 MiB line
     "line_of_50_mib": '''
         def ENTRY(*args, **kwargs):
@@ -1159,14 +1174,18 @@ def _watch():
 threading.Thread(target=_watch, daemon=True).start()
 hostile, kind = sys.argv[1], sys.argv[2]
 cfg = SandboxConfig(timeout_per_test=4.0, timeout_total=20.0)
-if kind == "converted":
+if kind == "set_eq":
+    tests = {"kind": "call", "fn_name": "f", "oracle": "set_eq",
+             "cases": [{"input": [k], "output": [k, k * k]} for k in (2, 3, 4)]}
+    good = "def f(x):\n    return [x * x, x]\n"
+elif kind == "converted":
     tests, _ = convert_tests({"kind": "assert", "fn_name": "f", "setup": "",
                               "cases": ["assert int(f(%d)) == %d" % (k, k * k) for k in (2, 3, 4)]})
 else:
     tests = {"kind": "call", "fn_name": "f", "cases": [{"input": [k], "output": k * k} for k in (2, 3, 4, 5, 6, 7)]}
-    if "fraction" in hostile:
+    if "fraction" in hostile or "colliding" in hostile:
         tests["cases"] = tests["cases"][:3]
-good = "def f(x):\n    return x * x\n"
+good = good if kind == "set_eq" else "def f(x):\n    return x * x\n"
 run_tests_many([(good, tests)] * 2, cfg, workers=2)
 import numpy  # the host imports numpy to decode arrays: count it in the baseline
 base = rss()
@@ -1191,7 +1210,7 @@ def test_host_memory_and_time_stay_bounded(guard, bomb):
     600 MiB; 8 M empty dicts are ~1 GiB). Time: the batch takes a few seconds; 30 s is > 10x that (the
     programs' own limits are 4 s a case)."""
     hostile = program(LEGIT_BOMBS[bomb], "f")
-    kind = "converted" if "int_transform" in bomb else "call"
+    kind = "converted" if "int_transform" in bomb else "set_eq" if "set_eq" in bomb else "call"
     env = dict(os.environ, PYTHONPATH=str(PKG.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     try:
         p = subprocess.run([sys.executable, "-c", _HOST_SCRIPT, hostile, kind], capture_output=True, text=True,

@@ -37,7 +37,7 @@ from typing import Any
 from codecurate.evaluation.benchmarks import benchmark_slug, load_benchmark
 from codecurate.evaluation.passk import aggregate_pass_at_k, pass_at_k
 from codecurate.evaluation.static_metrics import (
-    maintainability_index,
+    maintainability_indices,
     pylint_scores,
     pylint_version,
     radon_version,
@@ -376,7 +376,8 @@ def score_programs(records: Sequence[dict], programs: dict[int, list[str]], *, k
     codes = [programs[i][j] or "" for i, j in owners]
     t1 = time.perf_counter()
     lint = pylint_scores(codes, workers=workers) if static else []
-    mis = [maintainability_index(c) for c in codes] if static else []
+    mi_results = maintainability_indices(codes, workers=workers) if static else []
+    mis = [m.value for m in mi_results]
     static_seconds = time.perf_counter() - t1
 
     per_problem: dict[int, dict] = {}
@@ -397,6 +398,10 @@ def score_programs(records: Sequence[dict], programs: dict[int, list[str]], *, k
         if not correct:
             sample["reason"] = failure_reason(oc)
         if static:
+            if getattr(lint[s], "error", None):
+                sample["pylint_error"] = lint[s].error
+            if mi_results[s].error:
+                sample["mi_error"] = mi_results[s].error
             sample.update(pylint_score=lint[s].score, pylint_rated=lint[s].rated, smells=lint[s].counts,
                           mi=mis[s])
         p = per_problem.setdefault(i, {"idx": i, "task_id": rec["id"], "samples": []})

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import functools
 import hashlib
 import json
 import os

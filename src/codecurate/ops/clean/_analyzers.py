@@ -1,4 +1,4 @@
-"""Static-analysis backends for ``static_clean``, each run once per batch (never one process per record).
+"""Static-analysis backends for ``static_clean``; none starts a fresh process per record.
 
 Every backend takes a list of code strings and returns, per code, ``(findings, error)``: the findings as
 ``Finding`` objects and an analyzer error message (``None`` when the analyzer ran fine on that code). A
@@ -142,7 +142,8 @@ def _bandit(codes: list[str], *, honor_suppressions: bool = False, **opts) -> li
             out.append(([], res["error"]))
             continue
         value = res["value"]
-        findings = [Finding("bandit", test_id, line, severity, text) for test_id, line, severity, text in value["issues"]]
+        findings = [Finding("bandit", test_id, line, severity, text)
+                    for test_id, line, severity, text in value["issues"]]
         skipped = value.get("skipped") or []
         out.append((findings, f"bandit skipped the code: {skipped[0]}" if skipped else None))
     return out
