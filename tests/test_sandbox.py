@@ -4,6 +4,7 @@ CodeContests stdio, a LeetCode record as call-based tests."""
 from __future__ import annotations
 
 import ast
+import collections
 import gzip
 import json
 import os
@@ -331,6 +332,7 @@ def test_reference_outputs_cached_in_memory_and_on_disk(tmp_path, monkeypatch):
     tests = {"kind": "call", "fn_name": p["entry_point"], "atol": p["atol"],
              "cases": [{"input": inp, "output": None} for inp in p["base_input"]]}
     cfg = SandboxConfig(reference_cache_dir=str(tmp_path))
+    monkeypatch.setattr(runner, "_ref_cache", collections.OrderedDict())  # earlier tests may have run this reference
     calls = []
     real = runner._run_reference
     monkeypatch.setattr(runner, "_run_reference", lambda *a: calls.append(1) or real(*a))

@@ -415,6 +415,25 @@ class MemoryCgroup:
     def usage(self) -> int:
         return int(self._read("memory.usage_in_bytes"))
 
+    def resident(self) -> int:
+        """Memory the cgroup's processes hold that the kernel cannot reclaim: anonymous memory and tmpfs/shm
+        (memory.stat ``total_rss`` + ``total_shmem``), not the page cache of files they read (which the
+        limit evicts as needed)."""
+        stat = {}
+        for line in self._read("memory.stat").splitlines():
+            k, _, v = line.partition(" ")
+            if v.strip().isdigit():
+                stat[k] = int(v)
+        return stat.get("total_rss", stat.get("rss", 0)) + stat.get("total_shmem", stat.get("shmem", 0))
+
+    def limit_above_resident(self, nbytes: int) -> None:
+        """Limit the cgroup to what its idle processes hold plus ``nbytes``. Page cache charged to it by earlier
+        programs (a library's files) is evicted to meet the limit instead of being counted as headroom."""
+        try:
+            self.set_limit(self.resident() + int(nbytes))
+        except OSError:  # EBUSY: the kernel could not reclaim enough at once; the usage-based limit still holds
+            self.set_limit(self.usage() + int(nbytes))
+
     def set_limit(self, nbytes: int) -> None:
         self._write("memory.limit_in_bytes", str(int(nbytes)))
 

@@ -417,7 +417,7 @@ def _run_driver(job: dict, config: SandboxConfig) -> tuple[dict | None, str]:
         z = _acquire(key)
         ooms = 0
         if z.cgroup is not None:  # the program's processes together get memory_mb above the idle driver's use
-            z.cgroup.set_limit(z.cgroup.usage() + (int(config.memory_mb) << 20))
+            z.cgroup.limit_above_resident(int(config.memory_mb) << 20)
             ooms = z.cgroup.oom_kills()
         report = z.request(job, job["timeout_total"] + max(job.get("case_timeouts") or [config.timeout_per_test])
                            + 10, max_bytes=config.max_report_bytes + (16 << 20))
