@@ -207,7 +207,9 @@ class Digest:
 
 
 def _dict_of(cls, items):
-    d = {decode(k): decode(x) for k, x in items}
+    pairs = [(decode(k), decode(x)) for k, x in items]
+    no_hash_flood([k for k, _ in pairs])
+    d = dict(pairs)
     if cls == "Counter":
         return _Counter(d)
     if cls == "OrderedDict":
@@ -217,20 +219,47 @@ def _dict_of(cls, items):
     return d
 
 
+_MAX_INT_BITS = 1 << 20  # a reported int past a million bits is not an answer; arithmetic on it costs the host
+_MAX_FRACTION_BITS = 1 << 16  # Fraction(p, q) runs gcd(p, q): quadratic in the bits
+_MAX_DECIMAL_EXPONENT = 10_000  # int(Decimal("1e1000000")) builds a million-digit int
+_MAX_STR_ARRAY_BYTES = 64 << 20  # a numpy str array is width x count x 4 bytes
+_HASH_FLOOD = 32  # more keys than this with one hash: built on purpose to make a set quadratic
+
+
+def no_hash_flood(items):
+    """Refuse (ValueError) a collection whose elements share one hash more than ``_HASH_FLOOD`` times: a set or
+    dict of them takes quadratic time to build (e.g. ints that are multiples of 2**61 - 1). A set a program
+    really returned has no duplicates, and distinct values rarely share a hash."""
+    if len(items) <= _HASH_FLOOD:
+        return
+    counts = {}
+    for x in items:
+        h = hash(x)
+        c = counts[h] = counts.get(h, 0) + 1
+        if c > _HASH_FLOOD:
+            raise ValueError(f"{c} elements with the same hash: a set or dict built to collide")
+
+
+def _int(v):
+    if type(v) is not str or len(v) > (_MAX_INT_BITS >> 2) + 3:
+        raise ValueError("an int tag must hold a hex string under a million bits")
+    return int(v, 16) if v.lstrip("-").startswith("0x") else int(v)
+
+
 def decode(v):
     if isinstance(v, list):
         return [decode(x) for x in v]
     if isinstance(v, dict):
         if "~t" in v:
             return tuple(decode(x) for x in v["~t"])
-        if "~s" in v:
-            return {decode(x) for x in v["~s"]}
-        if "~fs" in v:
-            return frozenset(decode(x) for x in v["~fs"])
+        if "~s" in v or "~fs" in v:
+            items = [decode(x) for x in v.get("~s", v.get("~fs"))]
+            no_hash_flood(items)
+            return set(items) if "~s" in v else frozenset(items)
         if "~d" in v:
             return _dict_of(v.get("~cls"), v["~d"])
         if "~i" in v:
-            return int(v["~i"], 16) if v["~i"].lstrip("-").startswith("0x") else int(v["~i"])
+            return _int(v["~i"])
         if "~f" in v:
             return float(v["~f"])
         if "~b" in v:
@@ -243,11 +272,19 @@ def decode(v):
         if "~fr" in v:
             import fractions
 
-            return fractions.Fraction(decode(v["~fr"][0]), decode(v["~fr"][1]))
+            p, q = decode(v["~fr"][0]), decode(v["~fr"][1])
+            if type(p) is not int or type(q) is not int or max(p.bit_length(), q.bit_length()) > _MAX_FRACTION_BITS:
+                raise ValueError("a fraction's terms must be ints under 65536 bits")
+            return fractions.Fraction(p, q)
         if "~dec" in v:
             import decimal
 
-            return decimal.Decimal(v["~dec"])
+            if type(v["~dec"]) is not str or len(v["~dec"]) > 10_000:
+                raise ValueError("a decimal tag must hold a short string")
+            d = decimal.Decimal(v["~dec"])
+            if d.is_finite() and abs(d.adjusted()) > _MAX_DECIMAL_EXPONENT:
+                raise ValueError("a decimal's exponent is out of range")
+            return d
         if "~nd" in v:
             try:
                 import numpy
@@ -257,7 +294,12 @@ def decode(v):
             if not (isinstance(dtype, str) and _DTYPE_RE.match(dtype)):
                 raise ValueError(f"numpy dtype {str(dtype)[:40]!r} is not one a program's value can have here")
             if dtype.lstrip("<>|=")[:1] in ("U", "S"):  # width from the data, not the claim (<U9999 x 1M items)
-                return numpy.array(decode(v["~nd"]))
+                data = decode(v["~nd"])
+                flat = numpy.ravel(numpy.array(data, dtype=object))
+                width = max((len(x) for x in flat if isinstance(x, (str, bytes))), default=0)
+                if width * len(flat) * 4 > _MAX_STR_ARRAY_BYTES:
+                    raise ValueError("a string array that wide would not fit in memory")
+                return numpy.array(data)
             return numpy.array(decode(v["~nd"]), dtype=dtype)
         if "~h" in v:
             return Digest(v["~h"], v.get("~type", "?"))
@@ -701,8 +743,11 @@ def _run_worker(job, kind, first, stdin_data, results, deadline_total):
                                ("wrong" if msg.get("wrong") is True else "error"),
                                "seconds": round(time.monotonic() - case_began, 4),
                                "error": err[:1000] if err is not None else None}
-                        if "value" in msg:
-                            rec["value"] = msg["value"]
+                        if "value" in msg:  # passed on as JSON text: the host decodes one case at a time
+                            try:
+                                rec["value_json"] = json.dumps(msg["value"])
+                            except (RecursionError, ValueError, TypeError, MemoryError):
+                                rec.update(status="error", error="malformed report: value cannot be encoded")
                         if type(msg.get("s")) in (int, float) and 0 <= msg["s"] < 1e9:
                             rec["call_seconds"] = msg["s"]
                         if single:
@@ -791,14 +836,66 @@ def _clean_dir(d, dev, keep):
 
 def _clean_scratch(iso=None):
     """Empty the sandbox's private scratch dirs (its own tmpfs mounts: /tmp, /dev/shm, ...), so nothing one
-    program wrote is seen by the next."""
+    program wrote is seen by the next. In the box: a fresh tmpfs replaces each one (``_remount_scratch``),
+    whatever the program left there (a directory chain thousands deep, paths past PATH_MAX, millions of files)
+    costs nothing to drop. Otherwise, or if that fails: ``rm -rf --one-file-system`` (which walks any depth),
+    then the tree walk that keeps the binds."""
+    if _SETUP.get("boxed"):
+        try:
+            _remount_scratch()
+            return
+        except OSError:
+            pass
     keep = frozenset(_SETUP.get("keep", ()))
     for d in _SETUP.get("scratch", ()):
         try:
             dev = os.stat(d).st_dev
+            entries = [e.path for e in os.scandir(d) if e.path not in keep]
         except OSError:
             continue
-        _clean_dir(d, dev, keep)
+        if entries:
+            import subprocess
+
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", *entries], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+        try:
+            _clean_dir(d, dev, keep)
+        except RecursionError:
+            pass
+
+
+def _remount_scratch():
+    """Replace each scratch dir by a fresh tmpfs: mount it on the stage dir, bind the read-only paths that
+    live inside it (a venv under /tmp) back into it, detach the old one (freed once its last user is gone:
+    the program's processes were killed) and move the new one into place."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ms_rdonly, ms_nosuid, ms_nodev, ms_remount, ms_bind, ms_move, ms_rec = 1, 2, 4, 32, 4096, 8192, 16384
+
+    def check(rc, what):
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"{what}: {os.strerror(err)}")
+
+    stage = _SETUP.get("stage") or "/.scratch-stage"
+    opts = f"mode=1777,size={int(_SETUP.get('tmp_mb', 64))}m".encode()
+    keep = _SETUP.get("keep", ())
+    for d in _SETUP.get("scratch", ()):
+        check(libc.mount(b"tmpfs", stage.encode(), b"tmpfs", ms_nosuid | ms_nodev, opts), f"tmpfs on {stage}")
+        try:
+            for p in keep:
+                if p.startswith(d + "/"):
+                    target = stage + p[len(d):]
+                    os.makedirs(target, mode=0o755, exist_ok=True)
+                    check(libc.mount(p.encode(), target.encode(), None, ms_bind | ms_rec, None), f"bind {p}")
+                    check(libc.mount(None, target.encode(), None,
+                                     ms_bind | ms_remount | ms_rdonly | ms_nosuid | ms_nodev, None), f"ro {p}")
+            check(libc.umount2(d.encode(), 2), f"detach {d}")  # MNT_DETACH
+        except OSError:
+            libc.umount2(stage.encode(), 2)
+            raise
+        check(libc.mount(stage.encode(), d.encode(), None, ms_move, None), f"move onto {d}")
 
 
 def _prepare_workdir(iso):

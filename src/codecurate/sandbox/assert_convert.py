@@ -56,7 +56,7 @@ import builtins
 import math
 from typing import Any
 
-from codecurate.sandbox._driver import Digest, Opaque
+from codecurate.sandbox._driver import Digest, Opaque, no_hash_flood
 
 __all__ = ["CHECK_OPS", "TRANSFORMS", "check_value", "convert_assert", "convert_tests", "convert_tests_with_origin",
            "explain_assert", "validate_check"]
@@ -103,6 +103,8 @@ def _apply(value: Any, transforms: list) -> Any:
         elif name in TRANSFORMS and not args:
             if isinstance(value, (Opaque, Digest)):
                 raise TypeError("untransportable value")
+            if name in ("set", "frozenset") and isinstance(value, (list, tuple)):
+                no_hash_flood(value)  # a list of colliding ints would make set() quadratic on the host
             value = {"set": set, "frozenset": frozenset, "sorted": sorted, "list": list, "tuple": tuple,
                      "int": int, "float": float, "abs": abs, "len": len}[name](value)
         else:

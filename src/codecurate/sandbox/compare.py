@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from codecurate.sandbox._driver import no_hash_flood
+
 
 def _strip_eq(a: str, b: str) -> bool:
     return a.strip() == b.strip()
@@ -238,6 +240,7 @@ def evalplus_equal(output: Any, expected: Any, atol: float = 0.0, oracle: str | 
             return abs(_poly(args[0], output)) <= atol
         exact = _safe_eq(output, expected)
         if oracle == "set_eq":
+            no_hash_flood(output)  # a list of colliding ints would make set() quadratic on the host
             exact = set(output) == set(expected)
         elif oracle == "output_not_none":
             exact = output == expected if isinstance(output, bool) else expected == (output is not None)

@@ -26,7 +26,7 @@ class SandboxConfig:
     max_open_files: int = 128  # RLIMIT_NOFILE
     max_output_bytes: int = 4 << 20  # stdout/stderr captured per worker; more kills it
     tmp_mb: int = 64  # size of the private tmpfs the program sees as its working dir and /tmp
-    max_report_line: int = 4 << 20  # bytes of one value report from the program; a bigger value travels as a
+    max_report_line: int = 1 << 20  # bytes of one value report from the program; a bigger value travels as a
     # digest (exact equality only), a bigger forged line fails the case as a malformed report
     max_report_bytes: int = 32 << 20  # bytes of all reports of one program together; past it: malformed report
     recursion_limit: int = 10000  # sys.setrecursionlimit inside the program (LiveCodeBench uses 50000)

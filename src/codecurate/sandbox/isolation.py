@@ -160,7 +160,7 @@ def setup_message(python: str, network: bool, mounts: bool, tmp_mb: int, boxed: 
     """What the driver sets up for itself at start (see ``_driver._isolate``). In the bwrap box the namespaces
     and mounts exist already: the driver only learns its scratch dirs and the bound paths inside them."""
     if boxed:
-        return {"boxed": True, "ipc_per_program": "ipc_per_program" not in ABLATE,
+        return {"boxed": True, "ipc_per_program": "ipc_per_program" not in ABLATE, "stage": BOX_STAGE,
                 "network": False, "mounts": False, "scratch": list(BOX_SCRATCH),
                 "keep": box_keep(python), "hide": [], "binds": [], "tmp_mb": int(tmp_mb), "host_pid": os.getpid()}
     scratch, hide, binds = mount_plan(python) if mounts else ((), (), ())
@@ -193,6 +193,7 @@ DRIVER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SYS_RESOURCE", "CAP_
                "CAP_CHOWN", "CAP_SYS_ADMIN")
 BOX_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
 BOX_HOSTNAME = "sandbox"
+BOX_STAGE = "/.scratch-stage"  # where the driver mounts each fresh scratch tmpfs before moving it into place
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf", "/etc/mime.types")
 _TOP_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
@@ -303,7 +304,7 @@ def box_argv(python: str, tmp_mb: int, seccomp_fd: int | None) -> list[str]:
     for f in _ETC_FILES:
         argv += ["--ro-bind-try", f, f]
     size = str(int(tmp_mb) << 20)
-    argv += ["--proc", "/proc", "--dev", "/dev", "--dir", "/var"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--dir", "/var", "--perms", "0700", "--dir", BOX_STAGE]
     for d in BOX_SCRATCH:
         argv += ["--perms", "1777", "--size", size, "--tmpfs", d]
     binds = box_binds(python)

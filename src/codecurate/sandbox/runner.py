@@ -642,8 +642,9 @@ def _run_reference(reference_code: str, tests: dict, inputs: list, config: Sandb
     for j, c in enumerate(report["cases"]):
         if not c or c.get("status") != "ok":
             raise RuntimeError(f"reference solution failed on input {j}: {(c or {}).get('error') or 'not run'}")
-        encoded.append(c["value"])
-        values.append(_driver.decode(c["value"]))
+        value = json.loads(c["value_json"]) if isinstance(c.get("value_json"), str) else None
+        encoded.append(value)
+        values.append(_driver.decode(value))
         seconds.append(float(c.get("call_seconds", c.get("seconds", 0.0))))
     return _Reference(values, seconds, encoded)
 
@@ -656,7 +657,7 @@ def _sane_case(c: Any) -> dict:
     trusted, but its fields carry text from the program)."""
     if not isinstance(c, dict) or c.get("status") not in _STATUSES:
         return {"status": "error", "seconds": 0.0, "stdout": "", "stderr": "", "stdout_full": "",
-                "error": "malformed report", "value": None}
+                "error": "malformed report", "value_json": None}
 
     def text(v: Any) -> str:
         return v if isinstance(v, str) else ""
@@ -665,8 +666,20 @@ def _sane_case(c: Any) -> dict:
     err = c.get("error")
     return {"status": c["status"], "seconds": float(secs) if type(secs) in (int, float) else 0.0,
             "stdout": text(c.get("stdout")), "stderr": text(c.get("stderr")),
-            "stdout_full": text(c.get("stdout_full")), "value": c.get("value"),
+            "stdout_full": text(c.get("stdout_full")),
+            "value_json": c["value_json"] if isinstance(c.get("value_json"), str) else None,
             "error": err if err is None or isinstance(err, str) else "malformed report"}
+
+
+def _decoded(value_json: str | None) -> Any:
+    """A case's returned value, decoded on the host from the JSON text the driver passed on (one case at a
+    time, so a report's values never all exist as objects at once). Raises on anything malformed."""
+    if value_json is None:
+        raise ValueError("no value reported")
+    try:
+        return _driver.decode(json.loads(value_json))
+    except RecursionError as e:
+        raise ValueError("nested too deeply") from e
 
 
 def _literal(src: str, i: int) -> Any:
@@ -841,7 +854,7 @@ def run_tests(code: str, tests: dict, config: SandboxConfig | None = None,
                 ok = _judge_stdio(c["stdout_full"], expected[i], stdio_compare)
             else:
                 try:
-                    got = _driver.decode(c.get("value"))
+                    got = _decoded(c["value_json"])
                 except Exception as e:  # noqa: BLE001 - a forged or impossible value: this case fails, no more
                     results.append(-1)
                     info.update(status="runtime_error", error=f"malformed report: {type(e).__name__}: {e}"[:300])
