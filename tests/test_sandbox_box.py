@@ -193,3 +193,17 @@ def test_call_cases_from_expressions_and_literals():
     assert run_tests(good, tests).status == "passed"
     bad = "def f(x):\n    return [x * x, [1, 2]]\n"  # a list is not the tuple the literal says
     assert run_tests(bad, tests).passed == 0
+
+
+def test_without_bwrap_the_reduced_box_must_be_asked_for(monkeypatch):
+    """Root on Linux but no bwrap: the syscalls fallback (no PID/IPC namespace, no minimal filesystem, no
+    seccomp) is refused unless CODECURATE_SANDBOX_BOX=syscalls says the user accepts it."""
+    from codecurate.sandbox import SandboxUnavailable
+
+    fallback = dict(protections(), minimal_fs=False, pid_namespace=False, seccomp=False)
+    monkeypatch.setattr(runner, "_probe", lambda python: fallback)
+    monkeypatch.delenv("CODECURATE_SANDBOX_BOX", raising=False)
+    with pytest.raises(SandboxUnavailable, match="bwrap is not available"):
+        runner._require(SandboxConfig())
+    monkeypatch.setenv("CODECURATE_SANDBOX_BOX", "syscalls")
+    assert runner._require(SandboxConfig()) is fallback

@@ -219,7 +219,8 @@ def _dict_of(cls, items):
     return d
 
 
-_MAX_INT_BITS = 1 << 20  # a reported int past a million bits is not an answer; arithmetic on it costs the host
+_MAX_INT_BITS = 1 << 23  # ints decode in linear time; the report line cap (1 MiB of hex) binds first. HumanEval/83's
+# plus inputs return ints of about a million bits
 _MAX_FRACTION_BITS = 1 << 16  # Fraction(p, q) runs gcd(p, q): quadratic in the bits
 _MAX_DECIMAL_EXPONENT = 10_000  # int(Decimal("1e1000000")) builds a million-digit int
 _MAX_STR_ARRAY_BYTES = 64 << 20  # a numpy str array is width x count x 4 bytes
@@ -232,17 +233,19 @@ def no_hash_flood(items):
     really returned has no duplicates, and distinct values rarely share a hash."""
     if len(items) <= _HASH_FLOOD:
         return
-    counts = {}
+    buckets = {}
     for x in items:
-        h = hash(x)
-        c = counts[h] = counts.get(h, 0) + 1
-        if c > _HASH_FLOOD:
-            raise ValueError(f"{c} elements with the same hash: a set or dict built to collide")
+        seen = buckets.setdefault(hash(x), [])
+        if len(seen) < _HASH_FLOOD:
+            if all(y != x for y in seen):  # equal values (a line printed many times) are not a flood
+                seen.append(x)
+        elif all(y != x for y in seen):
+            raise ValueError(f"over {_HASH_FLOOD} distinct elements with one hash: a set or dict built to collide")
 
 
 def _int(v):
     if type(v) is not str or len(v) > (_MAX_INT_BITS >> 2) + 3:
-        raise ValueError("an int tag must hold a hex string under a million bits")
+        raise ValueError("an int tag must hold a hex string under 8 million bits")
     return int(v, 16) if v.lstrip("-").startswith("0x") else int(v)
 
 

