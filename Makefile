@@ -24,7 +24,7 @@ demo: install
 	$(VENV)/bin/codecurate show runs/quickstart --samples 2
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest
 
 bench: install
 	$(PY) benchmarks/bench_pipeline.py
