@@ -75,14 +75,10 @@ class GenerationConfig:
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
-    """Cut ``text`` at the earliest occurrence of any stop string."""
-    cut = len(text)
-    for s in stop:
-        if s:
-            i = text.find(s)
-            if i != -1:
-                cut = min(cut, i)
-    return text[:cut]
+    """Cut ``text`` at the earliest occurrence of any stop string (the LLM layer's rule)."""
+    from codecurate.models.llm.base import truncate_at_stop as cut_at_stop
+
+    return cut_at_stop(text, stop)[0]
 
 
 class Generator(abc.ABC):

@@ -813,36 +813,12 @@ _RLIMITS = {"cpu": resource.RLIMIT_CPU, "as": resource.RLIMIT_AS, "nproc": resou
             "fsize": resource.RLIMIT_FSIZE, "nofile": resource.RLIMIT_NOFILE, "core": resource.RLIMIT_CORE}
 
 
-def _clean_dir(d, dev, keep):
-    """Remove everything in ``d`` that lies on filesystem ``dev``, except the paths in ``keep`` (read-only
-    binds inside a scratch dir, e.g. a venv under /tmp) and the directories that lead to them. Never follows
-    symlinks and never descends into another mount."""
-    try:
-        entries = list(os.scandir(d))
-    except OSError:
-        return
-    for e in entries:
-        try:
-            if e.path in keep:
-                continue
-            if e.is_dir(follow_symlinks=False):
-                if e.stat(follow_symlinks=False).st_dev != dev:
-                    continue  # a mount point (a bind): not ours to empty
-                _clean_dir(e.path, dev, keep)
-                if not any(k.startswith(e.path + "/") for k in keep):
-                    os.rmdir(e.path)
-            else:
-                os.unlink(e.path)
-        except OSError:
-            pass
-
-
 def _clean_scratch(iso=None):
     """Empty the sandbox's private scratch dirs (its own tmpfs mounts: /tmp, /dev/shm, ...), so nothing one
     program wrote is seen by the next. In the box: a fresh tmpfs replaces each one (``_remount_scratch``),
     whatever the program left there (a directory chain thousands deep, paths past PATH_MAX, millions of files)
-    costs nothing to drop. Otherwise, or if that fails: ``rm -rf --one-file-system`` (which walks any depth),
-    then the tree walk that keeps the binds."""
+    costs nothing to drop. Otherwise, or if that fails: ``rm -rf --one-file-system`` (it walks any depth and
+    never enters a bind, e.g. a venv under /tmp; the bind's mount point and the directories above it stay)."""
     if _SETUP.get("boxed"):
         try:
             _remount_scratch()
@@ -852,7 +828,6 @@ def _clean_scratch(iso=None):
     keep = frozenset(_SETUP.get("keep", ()))
     for d in _SETUP.get("scratch", ()):
         try:
-            dev = os.stat(d).st_dev
             entries = [e.path for e in os.scandir(d) if e.path not in keep]
         except OSError:
             continue
@@ -861,10 +836,6 @@ def _clean_scratch(iso=None):
 
             subprocess.run(["rm", "-rf", "--one-file-system", "--", *entries], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
-        try:
-            _clean_dir(d, dev, keep)
-        except RecursionError:
-            pass
 
 
 def _remount_scratch():

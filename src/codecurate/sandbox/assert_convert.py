@@ -355,17 +355,8 @@ def _form(test: ast.AST, fn_name: str | None, allow_reference: bool) -> dict:
                 if v is None:
                     raise _Refuse(f"isclose() keyword {k.arg!r} is not a numeric literal")
                 spec[k.arg] = v
-            a, b = test.args
-            for got_node, exp_node in ((a, b), (b, a)):
-                try:
-                    got_t, call = _peel(got_node, fn_name)
-                except _Refuse:
-                    continue
-                ok, src = _literal(exp_node)
-                if not ok:
-                    raise _Refuse("isclose() expected side is not a literal")
-                return {"_call": call, "output_expr": src, "check": _spec("isclose", got_t, extra=spec)}
-            raise _Refuse("isclose() without a call of the entry function")
+            got_t, call, src = _call_and_literal(*test.args, fn_name, "isclose()")
+            return {"_call": call, "output_expr": src, "check": _spec("isclose", got_t, extra=spec)}
         got_t, call = _peel(test, fn_name)
         return {"_call": call, "output_expr": "True", "check": _spec("truthy", got_t)}
     if not isinstance(test, ast.Compare):
@@ -384,18 +375,9 @@ def _form(test: ast.AST, fn_name: str | None, allow_reference: bool) -> dict:
             tv = _num_literal(tol)
             if tv is None:
                 raise _Refuse("abs() tolerance is not a numeric literal")
-            d = absn.args[0]
-            for got_node, exp_node in ((d.left, d.right), (d.right, d.left)):
-                try:
-                    got_t, call = _peel(got_node, fn_name)
-                except _Refuse:
-                    continue
-                ok, src = _literal(exp_node)
-                if not ok:
-                    raise _Refuse("abs() expected side is not a literal")
-                return {"_call": call, "output_expr": src,
-                        "check": _spec("abs_diff", got_t, extra={"tol": tv, "cmp": cmp})}
-            raise _Refuse("abs() difference without a call of the entry function")
+            got_t, call, src = _call_and_literal(absn.args[0].left, absn.args[0].right, fn_name, "abs()")
+            return {"_call": call, "output_expr": src,
+                    "check": _spec("abs_diff", got_t, extra={"tol": tv, "cmp": cmp})}
     # W(f(a)) <op> [W](lit), either side
     for got_node, exp_node, o in ((left, right, op), (right, left, _SWAPPED[op])):
         try:
@@ -428,6 +410,21 @@ def explain_assert(stmt_src: str, fn_name: str | None = None, *, allow_reference
     except _REFUSED as e:
         return str(e) or type(e).__name__
     return None
+
+
+def _call_and_literal(a: ast.AST, b: ast.AST, fn_name: str | None, what: str):
+    """Of two operands, the one that (under transforms) calls the entry function and the other, a literal:
+    (transforms, call node, literal source). Refuses when neither calls it or the other is not a literal."""
+    for got_node, exp_node in ((a, b), (b, a)):
+        try:
+            got_t, call = _peel(got_node, fn_name)
+        except _Refuse:
+            continue
+        ok, src = _literal(exp_node)
+        if not ok:
+            raise _Refuse(f"{what} expected side is not a literal")
+        return got_t, call, src
+    raise _Refuse(f"{what} without a call of the entry function")
 
 
 def convert_assert(stmt_src: str, fn_name: str | None, *, allow_reference: bool = True) -> dict | None:

@@ -9,6 +9,7 @@ and returns one ``LLMResult`` per prompt, in prompt order: never None, never dro
 
 from __future__ import annotations
 
+import abc
 import json
 import re
 import threading
@@ -265,7 +266,7 @@ def normalize_prompt(p: Any) -> Prompt:
 
 
 # ---------------------------------------------------------------- the driver
-class LLM:
+class LLM(abc.ABC):
     """Base class: the cache-aware, structured-output-aware driver around a backend's ``_run``."""
 
     backend = "base"
@@ -277,9 +278,9 @@ class LLM:
         self.cache: LLMCache | None = cache
         self.stats = LLMStats()
 
-    # backends override
+    @abc.abstractmethod
     def _run(self, requests: list[Request], on_done: Callable[[Request, Outcome], None]) -> None:
-        raise NotImplementedError
+        """Run the cache misses; call ``on_done`` once per request (each backend implements it)."""
 
     def close(self) -> None:
         pass
