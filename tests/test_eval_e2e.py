@@ -13,7 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from codecurate.evaluation.benchmarks import load_benchmark
 from codecurate.evaluation.runner import EvalError, evaluate, read_all_code
-from codecurate.models.generate import Generator, HFGenerator, program_from_output
+from codecurate.models.generate import program_from_output
+from codecurate.models.llm.hf import HFLLM
 
 
 @pytest.fixture(scope="module")
@@ -79,46 +80,92 @@ def test_tiny_hf_model_study_prompt_sampling(tiny_model, tmp_path):
     assert out.results["pass_at_k_skipped"] == [10]
 
 
-class CountingGenerator(Generator):
-    """Wraps a real backend and records which prompts it was asked for."""
+class CountingLLM(HFLLM):
+    """The real HF backend of the LLM layer, recording the prompts it is asked for and those it really runs."""
 
-    name = "hf"
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.asked, self.ran = [], []
 
-    def __init__(self, inner):
-        self.inner, self.tokenizer, self.calls = inner, inner.tokenizer, []
+    def generate(self, prompts, params=None):
+        self.asked.extend(prompts)
+        return super().generate(prompts, params)
 
-    def generate(self, prompts, config):
-        self.calls.extend(prompts)
-        return self.inner.generate(prompts, config)
+    def _run(self, requests, on_done):
+        self.ran.extend(r.prompt for r in requests)
+        return super()._run(requests, on_done)
 
 
 def test_resume_after_killed_run(tiny_model, tmp_path):
-    gen = CountingGenerator(HFGenerator(tiny_model))
+    gen = CountingLLM(tiny_model, cache=str(tmp_path / "calls.sqlite"), batch_size=1)
     kw = dict(generator=gen, model=tiny_model, prompt="completion", max_new_tokens=6, limit=4, batch_size=1,
               output_dir=str(tmp_path), static=False, workers=2)
     out = evaluate("humaneval", **kw)
     path = os.path.join(out.out_dir, "all_code.json")
     full = open(path).read().splitlines(keepends=True)
-    assert len(full) == 4 and len(gen.calls) == 4
+    assert len(full) == 4 and len(gen.ran) == 4 and gen.stats.cache_misses == 4
+    gen_stats = out.results["generation"]
+    assert gen_stats["completion_tokens"] > 0 and gen_stats["cache_misses"] == 4 and gen_stats["errors"] == 0
     # simulate a kill during problem 2: two complete lines and half of the third
     with open(path, "w") as f:
         f.write(full[0] + full[1] + full[2][: len(full[2]) // 2])
-    gen.calls.clear()
+    gen.asked.clear(), gen.ran.clear()
     out2 = evaluate("humaneval", **kw)
     recs = load_benchmark("humaneval", limit=4)
-    assert gen.calls == [recs[2]["meta"]["prompt"], recs[3]["meta"]["prompt"]]  # finished problems not redone
+    assert gen.asked == [recs[2]["meta"]["prompt"], recs[3]["meta"]["prompt"]]  # finished problems not redone
+    assert gen.ran == []  # and the two it asks again come from the call cache: no call is paid twice
+    assert out2.results["generation"]["cache_hits"] == 2
     lines = open(path).read().splitlines(keepends=True)
     assert lines[:2] == full[:2] and len(lines) == 4
     assert [json.loads(x)["id"] for x in lines] == ["0_0", "1_0", "2_0", "3_0"]
-    assert lines[2:] == full[2:]  # greedy decoding regenerates the same text
+    assert lines[2:] == full[2:]  # greedy decoding (or the cache) gives the same text
     assert out2.results["counts"]["samples"] == 4
     # nothing left to do: no generation at all
-    gen.calls.clear()
+    gen.asked.clear()
     evaluate("humaneval", **kw)
-    assert gen.calls == []
+    assert gen.asked == []
     # other settings in the same directory are refused instead of mixing generations
     with pytest.raises(EvalError, match="other settings"):
         evaluate("humaneval", **{**kw, "max_new_tokens": 7})
+
+
+def test_generation_errors_are_reported_not_scored(tiny_model, tmp_path):
+    """A problem whose generation fails is listed in generation_errors.jsonl, left out of the metrics, and
+    generated again by the next run."""
+
+    class Flaky(CountingLLM):
+        fail: set = set()
+
+        def _run(self, requests, on_done):
+            from codecurate.models.llm import Outcome
+
+            ok = [r for r in requests if not any(p in r.prompt for p in self.fail)]
+            for r in requests:
+                if r not in ok:
+                    on_done(r, Outcome(error="ConnectError: server at http://127.0.0.1:9/v1 unreachable"))
+            return super()._run(ok, on_done)
+
+    recs = load_benchmark("humaneval", limit=3)
+    gen = Flaky(tiny_model, cache=None)
+    Flaky.fail = {recs[1]["meta"]["prompt"]}
+    kw = dict(generator=gen, model=tiny_model, prompt="completion", max_new_tokens=4, limit=3,
+              output_dir=str(tmp_path), static=False, workers=2)
+    out = evaluate("humaneval", **kw)
+    errs = [json.loads(x) for x in open(os.path.join(out.out_dir, "generation_errors.jsonl"))]
+    assert [e["task_id"] for e in errs] == [recs[1]["id"]] and "unreachable" in errs[0]["error"]
+    assert out.results["generation"]["failed_problems"] == 1
+    assert out.results["counts"]["problems_without_generations"] == 1 and out.results["counts"]["problems"] == 2
+    assert [r["task_id"] for r in read_all_code(os.path.join(out.out_dir, "all_code.json"))] == \
+        [recs[0]["id"], recs[2]["id"]]
+    Flaky.fail = set()
+    gen.ran.clear()
+    out2 = evaluate("humaneval", **kw)
+    assert gen.ran == [recs[1]["meta"]["prompt"]]  # only the failed problem is asked again
+    assert out2.results["counts"]["problems"] == 3
+    assert not os.path.exists(os.path.join(out.out_dir, "generation_errors.jsonl"))
+    Flaky.fail = {r["meta"]["prompt"] for r in recs}  # every problem fails: a clear error, not a 0 score
+    with pytest.raises(EvalError, match="generation failed for every problem.*unreachable"):
+        evaluate("humaneval", **{**kw, "tag": "down"})
 
 
 def _known_generations(tmp_path, recs):
@@ -269,3 +316,21 @@ def test_apps_stdio_from_generations(tmp_path):
     assert m["pass@1"] == pytest.approx(1 / 3) and m["pass@2"] == pytest.approx(2 / 3) and m["pass@3"] == 1.0
     assert m["avg_pass_ratio"] == 1.0  # best sample of the problem, as in the study
     assert out.results["counts"]["compile_errors"] == 1
+
+
+def test_openai_backend_server_down_names_url(tmp_path):
+    """No server listening: the client retries, then eval stops with an error naming the URL (not a 0 score)."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens on this port now
+    url = f"http://127.0.0.1:{port}/v1"
+    with pytest.raises(EvalError, match=f"every problem.*127.0.0.1:{port}"):
+        evaluate("humaneval", "served-model", backend="openai", prompt="chat", limit=2, output_dir=str(tmp_path),
+                 static=False, workers=2, generator_kwargs={"base_url": url, "max_retries": 1, "backoff_base": 0.01,
+                                                            "timeout": 2.0})
+    errs = [json.loads(x) for x in open(tmp_path / "humaneval" / "served-model" / "default" /
+                                        "generation_errors.jsonl")]
+    assert len(errs) == 2 and all(url in e["error"] for e in errs)

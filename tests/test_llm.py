@@ -259,3 +259,40 @@ def test_real_smollm2_over_loopback_http(tmp_path):
         assert len(srv.answered) - hits_before == calls and [x.text for x in res2] == [x.text for x in res]
     print(json.dumps({"load_s": round(load_s, 2), "stats": llm.stats.as_dict(),
                       "structured": [(x.completions[0].attempts, x.ok) for x in res]}))
+
+
+def test_eval_cli_real_smollm2_offline(tmp_path, monkeypatch):
+    """`codecurate eval --benchmark humaneval --model smollm2-135m` runs offline: the embedded model generates
+    through the LLM layer (chat preset from its template), the programs are run in the sandbox and scored, and
+    results.json accounts for the tokens; a second run is served by the run's call cache."""
+    from typer.testing import CliRunner
+
+    from codecurate.cli import app
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    args = ["eval", "--benchmark", "humaneval", "--model", "smollm2-135m", "--limit", "2", "--max-new-tokens",
+            "48", "--no-static", "--workers", "2", "-o", str(tmp_path)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "humaneval" / "smollm2-135m" / "default"
+    results = json.loads((run / "results.json").read_text())
+    assert results["settings"]["prompt"] == "chat" and results["settings"]["backend"] == "hf"
+    gen = results["generation"]
+    assert gen["completion_tokens"] > 0 and gen["prompt_tokens"] > 0 and gen["cache_misses"] == 2
+    assert gen["errors"] == 0 and gen["tokens_per_s"] > 0
+    assert results["counts"]["samples"] == 2 and results["counts"]["problems"] == 2
+    assert 0.0 <= results["metrics"]["pass@1"] <= 1.0
+    rows = [json.loads(x) for x in (run / "all_code.json").read_text().splitlines()]
+    assert all(r["raw"].strip() and "def " in r["code"] for r in rows)  # the model writes functions
+    # a repeated run with --no-resume asks the model again: every call comes from the cache
+    again = CliRunner().invoke(app, args + ["--no-resume"])
+    assert again.exit_code == 0, again.output
+    results2 = json.loads((run / "results.json").read_text())
+    assert results2["generation"]["cache_hits"] == 2 and results2["generation"]["cache_misses"] == 0
+    assert [json.loads(x)["raw"] for x in (run / "all_code.json").read_text().splitlines()] == \
+        [r["raw"] for r in rows]
+    # a name that is neither an alias, a path nor a hub id: a clear error listing the aliases
+    bad = CliRunner().invoke(app, ["eval", "--benchmark", "humaneval", "--model", "no-such-model", "--limit", "1",
+                                   "-o", str(tmp_path)])
+    assert bad.exit_code == 2 and "smollm2-135m" in bad.output and "hub id" in bad.output

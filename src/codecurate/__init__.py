@@ -3,11 +3,13 @@
 Python API (mirrors the CLI):
 
     import codecurate as cc
-    records = list(cc.read_records("data.jsonl"))          # any supported format, auto-detected
-    recipe = cc.Recipe.from_yaml("recipes/quickstart.yaml")  # or cc.Recipe(input=..., stages=[...])
-    run = cc.run_recipe(recipe, output="runs/demo", workers=2)
-    for rec in run.records():                               # the curated records
-        ...
+
+    if __name__ == "__main__":  # the worker pool imports the script in its processes
+        records = list(cc.read_records("data.jsonl"))          # any supported format, auto-detected
+        recipe = cc.Recipe.from_yaml("package://recipes/quickstart.yaml")  # or cc.Recipe.from_dict({...})
+        run = cc.run_recipe(recipe, output="runs/demo", workers=2)
+        for rec in run.records():                               # the curated records
+            ...
 """
 
 from codecurate.io import read_records, write_records  # noqa: F401

@@ -25,7 +25,13 @@ def decontam_report_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Print per-benchmark TLI (mean over test items of the best match, x100 as XCoder reports it)."""
-    from codecurate.io import read_records
+    from codecurate.cli import _fail
+    from codecurate.io import InputError, check_input, read_records
+
+    try:  # a missing input is a one-line error, not a traceback
+        check_input(data)
+    except InputError as e:
+        _fail(str(e))
     from codecurate.ops.decontam.benchmarks_index import BenchmarkSpec
     from codecurate.ops.decontam.decontaminate import decontam_report
 

@@ -21,7 +21,10 @@ def _parse_ks(k: str) -> list[int]:
 
 
 def eval_command(
-    model: str | None = typer.Argument(None, help="Model path or HF hub id (omit with --from-generations)."),
+    model: str | None = typer.Argument(None, help="Model: an alias (smollm2-135m, the embedded default), a local "
+                                                   "path or an HF hub id; the openai backend: the server's model "
+                                                   "name. Same as --model."),
+    model_opt: str | None = typer.Option(None, "--model", "-m", help="The model (instead of the argument)."),
     benchmark: str = typer.Option("humaneval", "--benchmark", "-b",
                                   help="humaneval, humaneval+, mbpp, mbpp+, apps, codecontests, livecodebench, "
                                        "bigcodebench, or a records file (humaneval-assert / mbpp-assert: the "
@@ -50,6 +53,17 @@ def eval_command(
                                          "task_id + code/solution/completion) without a model."),
     backend: str = typer.Option("hf", "--backend", help="hf | vllm | openai"),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (openai backend)."),
+    concurrency: int = typer.Option(8, "--concurrency", help="openai backend: requests in flight at once."),
+    request_timeout: float = typer.Option(120.0, "--request-timeout",
+                                          help="openai backend: seconds per request, body included."),
+    max_retries: int = typer.Option(5, "--max-retries",
+                                    help="openai backend: retries on 429/5xx/timeouts/resets (backoff with "
+                                         "jitter, Retry-After honoured)."),
+    rpm: float | None = typer.Option(None, "--rpm", help="openai backend: requests per minute limit."),
+    tpm: float | None = typer.Option(None, "--tpm", help="openai backend: tokens per minute limit."),
+    llm_cache: bool = typer.Option(True, "--llm-cache/--no-llm-cache",
+                                   help="Cache every model call in <run dir>/llm_cache.sqlite (a killed or "
+                                        "repeated run pays for no call twice)."),
     n: int = typer.Option(1, "--n", help="Samples per problem (n > 1 needs --temperature > 0)."),
     temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy."),
     top_p: float = typer.Option(1.0, "--top-p"),
@@ -103,8 +117,11 @@ def eval_command(
     from codecurate.sandbox import SandboxConfig, SandboxUnavailable
 
     ks = _parse_ks(k)
-    if model is None and from_generations is None:
-        raise typer.BadParameter("give a MODEL or --from-generations FILE")
+    if model is not None and model_opt is not None and model != model_opt:
+        raise typer.BadParameter(f"two models given: {model!r} (argument) and {model_opt!r} (--model)")
+    model = model or model_opt
+    if from_generations is not None and model is not None:
+        raise typer.BadParameter("give a model or --from-generations FILE, not both")
     sandbox_kwargs = {"allow_unisolated": allow_unisolated}
     limits = {"timeout_per_test": timeout_per_test, "timeout_total": timeout_total, "memory_mb": memory_mb}
     limits = {k: v for k, v in limits.items() if v is not None}
@@ -113,7 +130,16 @@ def eval_command(
             raise typer.BadParameter(f"--{field_name.replace('_', '-')} must be > 0, got {v}")
     if missing_deps not in ("mark", "exclude"):
         raise typer.BadParameter(f"--missing-deps must be mark or exclude, got {missing_deps!r}")
-    gen_kwargs = {"base_url": base_url} if backend == "openai" and base_url else {}
+    if backend not in ("hf", "vllm", "openai"):
+        raise typer.BadParameter(f"--backend must be hf, vllm or openai, got {backend!r}")
+    gen_kwargs: dict = {}
+    if backend == "openai":
+        if model is None:
+            raise typer.BadParameter("the openai backend needs the server's model name (--model NAME)")
+        gen_kwargs = {"concurrency": concurrency, "timeout": request_timeout, "max_retries": max_retries,
+                      "requests_per_minute": rpm, "tokens_per_minute": tpm}
+        if base_url:
+            gen_kwargs["base_url"] = base_url
     try:
         out = evaluate(
             benchmark, model, backend=backend, from_generations=from_generations, output_dir=output,
@@ -125,7 +151,7 @@ def eval_command(
             progress=lambda done, total: typer.echo(f"generated {done}/{total}", err=True),
             split=split, subset=subset, release=release, start_date=start_date, end_date=end_date, limits=limits,
             calibrate=calibrate, apps_harness=apps_harness, ground_truth=ground_truth, missing_deps=missing_deps, layouts=layouts,
-            log=lambda msg: typer.echo(msg, err=True),
+            log=lambda msg: typer.echo(msg, err=True), llm_cache=None if llm_cache else False,
         )
     except (EvalError, ValueError, SandboxUnavailable) as e:
         typer.echo(f"error: {e}", err=True)
@@ -150,6 +176,13 @@ def summary_for_print(out) -> dict:
     elif (res.get("dependency_report") or {}).get("tasks_missing_modules"):
         notes.append(f"{res['dependency_report']['tasks_missing_modules']} problems need modules that are not "
                      "importable here (scored; pass@k without them: *_modules_available)")
+    gen = res.get("generation")
+    if gen:
+        summary["generation"] = {k: gen.get(k) for k in ("prompt_tokens", "completion_tokens", "seconds",
+                                                         "tokens_per_s", "cache_hits", "cache_misses", "errors")}
+        if gen.get("failed_problems"):
+            notes.append(f"generation failed for {gen['failed_problems']} problem(s): not scored "
+                         f"({gen.get('errors_file')}); rerun to retry them")
     gt = res.get("ground_truth")
     if gt:
         summary["ground_truth_pass_rate"] = gt["pass_rate"]

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from codecurate.formats import FORMATS, detect_format, get_format
+from codecurate.formats.training import TRAINING_FORMATS, dataset_info, training_row
 
 DETECT_SAMPLE = 20
 
@@ -63,17 +64,32 @@ def dumps(obj: Any) -> str:
 PACKAGE_DATA = Path(__file__).parent / "data"
 
 
+def package_files(under: str = "") -> list[str]:
+    """Package data files (``benchmarks/mbpp.jsonl``, ``recipes/quickstart.yaml``), following the recipes
+    symlink that pathlib's rglob would not."""
+    out = []
+    for root, _dirs, files in os.walk(PACKAGE_DATA / under, followlinks=True):
+        out += [str((Path(root) / f).relative_to(PACKAGE_DATA)) for f in files if f != "SOURCE.md"]
+    return sorted(out)
+
+
 def resolve_path(path: str | os.PathLike) -> str:
     """``package://benchmarks/mbpp.jsonl`` -> the file shipped in codecurate's package data."""
     s = str(path)
     if s.startswith("package://"):
         p = PACKAGE_DATA / s[len("package://"):]
         if not p.exists():
-            shipped = sorted(str(x.relative_to(PACKAGE_DATA)) for x in PACKAGE_DATA.rglob("*") if x.is_file()
-                             and x.name != "SOURCE.md")
-            raise InputError(f"{s}: no such package data file; shipped: {', '.join(shipped)}")
+            raise InputError(f"{s}: no such package data file; shipped: {', '.join(package_files())}")
         return str(p)
     return s
+
+
+def check_input(path: str | os.PathLike) -> None:
+    """Raise InputError naming ``path`` when it is a local file that does not exist (package data resolved;
+    hub ids are not checked here: loading them says what is wrong)."""
+    spath = resolve_path(path)
+    if not _is_hub_id(spath) and not Path(spath).exists():
+        raise InputError(f"{spath}: no such file (expected a .jsonl, .json, .jsonl.gz or .parquet file, or a hub id)")
 
 
 def _is_hub_id(path: str) -> bool:
@@ -338,9 +354,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def to_raw(rec: dict, format: str | None) -> dict:
-    """A canonical record in ``format`` ("same" = the format it was read from; None = canonical)."""
+    """A canonical record in ``format`` ("same" = the format it was read from; None = canonical).
+
+    ``messages``, ``sharegpt`` and ``alpaca`` write training rows, the same columns for every record whatever
+    its source (``formats/training.py``); ``same`` writes each record back in its own format, losslessly."""
     if format in (None, "codecurate", "canonical"):
         return get_format("codecurate").from_record(rec)
+    if format in TRAINING_FORMATS:
+        return training_row(rec, format)
     name = rec.get("source") if format == "same" else format
     if name not in FORMATS:
         name = "codecurate"
@@ -368,3 +389,24 @@ def write_records(records: Iterable[dict], path: str | os.PathLike, format: str 
             data = gzip.compress(data, mtime=0)
         atomic_write_bytes(path, data)
     return len(rows)
+
+
+def write_dataset_info(data_path: str | os.PathLike, name: str, format: str) -> Path | None:
+    """Add (or replace) the LLaMA-Factory ``dataset_info.json`` entry ``name`` for ``data_path``, in the same
+    folder, so ``--dataset_dir <that folder> --dataset NAME`` reads the file. Only for the training formats
+    (``messages``, ``sharegpt``, ``alpaca``); returns the path written, or None."""
+    if format not in TRAINING_FORMATS:
+        return None
+    data_path = Path(data_path)
+    info_path = data_path.parent / "dataset_info.json"
+    info: dict = {}
+    if info_path.exists():
+        try:
+            info = json.loads(info_path.read_text())
+        except ValueError as e:
+            raise InputError(f"{info_path}: not valid JSON ({e}); remove it or fix it") from e
+        if not isinstance(info, dict):
+            raise InputError(f"{info_path}: expected a JSON object of dataset entries")
+    info.update(dataset_info(name, data_path.name, format))
+    atomic_write_bytes(info_path, (json.dumps(info, indent=2, ensure_ascii=False) + "\n").encode())
+    return info_path

@@ -193,14 +193,18 @@ def _check_settings(out_dir: str, settings: RunSettings, resume: bool) -> None:
         json.dump(asdict(settings), f, indent=2)
 
 
-def generate_all(records: Sequence[dict], generator, settings: RunSettings, all_code_path: str, *,
-                 resume: bool = True, batch_size: int = 8, progress=None) -> dict[int, list[str]]:
-    """Generate ``settings.n`` programs per problem, appending each finished problem to ``all_code_path``."""
-    from codecurate.models.generate import (
-        GenerationConfig,
-        build_prompt,
-        program_from_output,
-    )
+def generate_all(records: Sequence[dict], llm, settings: RunSettings, all_code_path: str, *,
+                 resume: bool = True, batch_size: int = 8, progress=None,
+                 errors_path: str | None = None) -> dict[int, list[str]]:
+    """Generate ``settings.n`` programs per problem through the LLM layer (``llm``: a
+    ``codecurate.models.llm.LLM``), appending each finished problem to ``all_code_path``.
+
+    A problem whose generation failed (a server that stayed down, a per-record error) is not written to
+    all_code.json: its error goes to ``errors_path`` (JSONL) and a resumed run asks again (samples that did
+    succeed come back from the LLM cache). Prompts are sent ``max(batch_size, llm.concurrency)`` at a time: the
+    HF backend batches them (length-sorted), the HTTP backend sends them concurrently."""
+    from codecurate.models.generate import build_prompt, program_from_output
+    from codecurate.models.llm import GenParams
 
     if not resume and os.path.exists(all_code_path):
         os.remove(all_code_path)
@@ -217,26 +221,36 @@ def generate_all(records: Sequence[dict], generator, settings: RunSettings, all_
     groups: dict[tuple, list[int]] = {}
     for i in pending:
         groups.setdefault(tuple(prompts[i][1]), []).append(i)
+    chunk_size = max(1, batch_size, int(getattr(llm, "concurrency", 1) or 1))
+    errors: list[dict] = []
     with open(all_code_path, "a", encoding="utf-8") as out:
         for stop, idxs in groups.items():
-            cfg = GenerationConfig(n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
-                                   max_new_tokens=settings.max_new_tokens, stop=list(stop), batch_size=batch_size,
-                                   seed=settings.seed)
-            for start in range(0, len(idxs), batch_size):
-                chunk = idxs[start:start + batch_size]
-                texts = generator.generate([prompts[i][0] for i in chunk], cfg)
-                for i, outs in zip(chunk, texts):
+            params = GenParams(n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
+                               max_tokens=settings.max_new_tokens, stop=stop, seed=settings.seed)
+            for start in range(0, len(idxs), chunk_size):
+                chunk = idxs[start:start + chunk_size]
+                results = llm.generate([prompts[i][0] for i in chunk], params)
+                for i, res in zip(chunk, results):
+                    if res.error is not None:
+                        errors.append({"idx": i, "task_id": records[i]["id"], "error": res.error})
+                        continue
                     lines = [
                         {"id": f"{i}_{j}", "task_id": records[i]["id"], "code":
                          program_from_output(records[i], t, settings.prompt, settings.extract), "raw": t}
-                        for j, t in enumerate(outs)
+                        for j, t in enumerate(res.texts)
                     ]
                     out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
-                    out.flush()
-                    os.fsync(out.fileno())
                     done[i] = lines
+                out.flush()
+                os.fsync(out.fileno())
                 if progress:
                     progress(len(done), len(records))
+    if errors_path is not None:
+        if errors:
+            with open(errors_path, "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in errors)
+        elif os.path.exists(errors_path):
+            os.remove(errors_path)
     return {i: [r["code"] for r in s[: settings.n]] for i, s in done.items()}
 
 
@@ -516,12 +530,16 @@ def evaluate(
     split: str | None = None, subset: str | None = None, release: str | None = None, start_date: str | None = None,
     end_date: str | None = None, limits: dict | None = None, calibrate: bool = True,
     ground_truth: bool | None = None, missing_deps: str = "mark", layouts: str | Sequence[str] = "auto",
-    log=None, apps_harness: bool = True,
+    log=None, apps_harness: bool = True, llm_cache: str | bool | None = None,
 ) -> EvalOutput:
     """Generate (or load) programs for a benchmark and score them; writes the Results/ layout described above.
 
     ``benchmark`` is a name (``load_benchmark``) or a list of canonical records. Give ``model`` (+ ``backend``),
-    a ready ``generator``, or ``from_generations`` (a file of existing generations; no model needed).
+    a ready ``generator`` (a ``codecurate.models.llm.LLM``), or ``from_generations`` (a file of existing
+    generations; no model needed). With none of them the embedded ``smollm2-135m`` generates. Generation goes
+    through the LLM layer with its SQLite call cache at ``llm_cache`` (default ``<out_dir>/llm_cache.sqlite``;
+    False: none), so a killed run pays for no finished call twice; ``results.json["generation"]`` has the
+    prompt/completion tokens, seconds, tokens/s, cache hits and errors.
 
     Benchmark options: ``split``/``subset`` (BigCodeBench complete|instruct, hard|full), ``release``,
     ``start_date``, ``end_date`` (LiveCodeBench). ``limits``: sandbox limits the user chose
@@ -554,7 +572,10 @@ def evaluate(
     if not records:
         raise EvalError("the benchmark has no problems")
     if from_generations is None and model is None and generator is None:
-        raise EvalError("give a model (path or hub id), a generator, or --from-generations FILE")
+        from codecurate.models.llm import DEFAULT_MODEL
+
+        model = DEFAULT_MODEL
+        _say(log, f"no model named: generating with the embedded {DEFAULT_MODEL} (SmolLM2-135M-Instruct, offline)")
     name = model_name or model_slug(model or (os.path.splitext(os.path.basename(from_generations))[0]
                                               if from_generations else "model"))
     out_dir = os.path.join(output_dir, bench_name, name, tag)
@@ -562,6 +583,7 @@ def evaluate(
     all_code_path = os.path.join(out_dir, "all_code.json")
     t0 = time.perf_counter()
     settings: RunSettings | None = None
+    gen_stats: dict | None = None
 
     # which problems need modules this machine cannot import (BigCodeBench): listed, then marked or excluded
     python = getattr(sandbox_config, "python", None) if sandbox_config is not None else None
@@ -581,23 +603,63 @@ def evaluate(
                                            ensure_ascii=False) + "\n" for j, code in enumerate(programs[i]))
         gen_seconds = 0.0
     else:
-        if generator is None:
-            from codecurate.models.generate import make_generator
+        from codecurate.models.generate import has_chat_template, make_llm
 
-            generator = make_generator(backend, model, **(generator_kwargs or {}))
+        if generator is None:
+            kw = dict(generator_kwargs or {})
+            if llm_cache is not False:
+                kw.setdefault("cache", llm_cache or os.path.join(out_dir, "llm_cache.sqlite"))
+            if backend == "hf":
+                kw.setdefault("batch_size", batch_size)
+            try:
+                generator = make_llm(backend, model, **kw)
+            except Exception as e:
+                from codecurate.models.llm import LLMError
+
+                if isinstance(e, LLMError):
+                    raise EvalError(str(e)) from e
+                raise
+            owns_llm = True
+        else:
+            owns_llm = False
         preset = prompt
         if preset == "auto":
-            tok = getattr(generator, "tokenizer", None)
-            preset = "chat" if (tok is None or getattr(tok, "chat_template", None)) else "completion"
-        settings = RunSettings(benchmark=bench_name, model=model or getattr(generator, "name", "generator"),
-                               backend=getattr(generator, "name", backend), prompt=preset, n=n,
-                               temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, extract=extract,
-                               seed=seed)
+            preset = "chat" if has_chat_template(generator) else "completion"
+        backend_name = getattr(generator, "backend", backend)
+        settings = RunSettings(benchmark=bench_name, model=model or getattr(generator, "model_id", "generator"),
+                               backend=backend_name, prompt=preset, n=n, temperature=temperature, top_p=top_p,
+                               max_new_tokens=max_new_tokens, extract=extract, seed=seed)
+        if n > 1 and temperature == 0:
+            raise EvalError("n > 1 samples need temperature > 0 (greedy decoding gives n identical samples)")
         _check_settings(out_dir, settings, resume)
+        before = generator.stats.as_dict()
         g0 = time.perf_counter()
-        programs = generate_all(records, generator, settings, all_code_path, resume=resume, batch_size=batch_size,
-                                progress=progress)
+        errors_path = os.path.join(out_dir, "generation_errors.jsonl")
+        try:
+            programs = generate_all(records, generator, settings, all_code_path, resume=resume,
+                                    batch_size=batch_size, progress=progress, errors_path=errors_path)
+        finally:
+            if owns_llm:
+                generator.close()
         gen_seconds = time.perf_counter() - g0
+        after = generator.stats.as_dict()
+        gen_stats = {k: round(after[k] - before.get(k, 0), 3) for k in after if k != "tokens_per_s"}
+        gen_stats["tokens_per_s"] = (round(gen_stats["completion_tokens"] / gen_stats["seconds"], 2)
+                                     if gen_stats.get("seconds") else 0.0)
+        gen_stats["load_seconds"] = round(getattr(generator, "load_seconds", 0.0) or 0.0, 3)
+        n_err = 0
+        if os.path.exists(errors_path):
+            with open(errors_path, encoding="utf-8") as f:
+                errs = [json.loads(x) for x in f if x.strip()]
+            n_err = len(errs)
+            gen_stats["failed_problems"] = n_err
+            gen_stats["errors_file"] = "generation_errors.jsonl"
+            _say(log, f"warning: generation failed for {n_err} problem(s) (first: {errs[0]['task_id']}: "
+                      f"{errs[0]['error'][:300]}); they are not scored; rerun to retry them")
+            if not programs:
+                raise EvalError(f"generation failed for every problem; first error: {errs[0]['error'][:500]} "
+                                f"({errors_path})")
+        gen_stats["cache"] = (str(getattr(generator.cache, "path", "")) or None) if generator.cache else None
 
     excluded = sorted(i for i in missing if i in programs) if missing_deps == "exclude" else []
     scored = {i: p for i, p in programs.items() if i not in set(excluded)}
@@ -660,6 +722,8 @@ def evaluate(
     if gt is not None:
         results["ground_truth"] = gt
     results["timing"]["generation_seconds"] = round(gen_seconds, 3)
+    if gen_stats is not None:
+        results["generation"] = gen_stats
     with open(os.path.join(out_dir, "per_problem.jsonl"), "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
     written = layout_writers.write_layouts(

@@ -12,11 +12,11 @@ from codecurate.formats.humaneval import EvalPlus, HumanEval
 from codecurate.formats.leetcode import Codeforces, LeetCode
 from codecurate.formats.livecodebench import LiveCodeBench
 from codecurate.formats.mbpp import Mbpp
-from codecurate.formats.messages import Messages
+from codecurate.formats.messages import Messages, ShareGPT
 from codecurate.formats.study import Study
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Canonical(), Messages(), Alpaca(), Apps(), Study(), Mbpp(), HumanEval(), EvalPlus(), CodeContests(),
+    Canonical(), Messages(), ShareGPT(), Alpaca(), Apps(), Study(), Mbpp(), HumanEval(), EvalPlus(), CodeContests(),
     LeetCode(), Codeforces(), LiveCodeBench(), BigCodeBench())}
 _BY_PRIORITY = sorted(FORMATS.values(), key=lambda f: -f.priority)
 

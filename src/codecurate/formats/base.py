@@ -30,6 +30,21 @@ def loads_maybe(v: Any) -> Any:
     return v
 
 
+def tests_field(v: Any) -> dict | None:
+    """A ``tests`` column as read: a dict, None, or the JSON text the training formats write (``"null"`` too)."""
+    if isinstance(v, str):
+        try:
+            v = json.loads(v) if v.strip() else None
+        except ValueError as e:
+            raise ValueError(f"'tests' is a string but not JSON: {e}") from e
+    return v
+
+
+def tests_to_column(raw: dict, value: dict | None) -> Any:
+    """Write tests back in the column's own form: JSON text if the row held JSON text, else the object."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")) if isinstance(raw.get("tests"), str) else value
+
+
 def lines_to_text(v: Any) -> str:
     """APPS stdin/stdout values are strings or lists of lines."""
     if isinstance(v, list):

@@ -6,7 +6,7 @@ The instruction is the first user turn and the response the first assistant turn
 
 from __future__ import annotations
 
-from codecurate.formats.base import Format
+from codecurate.formats.base import Format, tests_field, tests_to_column
 
 _USER = {"human", "user"}
 _ASSISTANT = {"gpt", "assistant", "model", "chatgpt", "bing", "bard"}
@@ -27,7 +27,7 @@ def _index(turns, who_key, roles, start=0):
 
 class Messages(Format):
     name = "messages"
-    description = "ShareGPT conversations or OpenAI messages"
+    description = "ShareGPT conversations or OpenAI messages (write: OpenAI messages training rows)"
     priority = 10
 
     def matches(self, raw):
@@ -43,7 +43,7 @@ class Messages(Format):
         a = _index(turns, who, _ASSISTANT, (u or 0) + (0 if u is None else 1))
         return self.make(raw, index,
                          instruction=turns[u][text] if u is not None else "",
-                         response=turns[a][text] if a is not None else "", tests=raw.get("tests"))
+                         response=turns[a][text] if a is not None else "", tests=tests_field(raw.get("tests")))
 
     def empty(self):
         return {"messages": []}
@@ -66,3 +66,21 @@ class Messages(Format):
 
     def set_response(self, raw, value, rec):
         self._set(raw, _ASSISTANT, "assistant", value)
+
+    def set_tests(self, raw, value, rec):
+        raw["tests"] = tests_to_column(raw, value)
+
+
+class ShareGPT(Messages):
+    """ShareGPT ``conversations`` ([{from: human|gpt, value}]) as an output format (``format: sharegpt``).
+    Reading detects such files as ``messages`` (the same adapter); ``--from sharegpt`` reads them too."""
+
+    name = "sharegpt"
+    description = "ShareGPT conversations [{from: human|gpt, value}] (write: training rows for LLaMA-Factory)"
+    priority = 5  # detection picks `messages` for chat files
+
+    def matches(self, raw):
+        return isinstance(raw.get("conversations"), list) and super().matches(raw)
+
+    def empty(self):
+        return {"conversations": []}

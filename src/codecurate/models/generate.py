@@ -1,13 +1,9 @@
-"""Text generation for evaluation: one interface, three backends, and the prompt formats of the study and peers.
+"""Text generation for evaluation: prompt presets, code extraction, and the bridge to the LLM layer.
 
-Backends (reference/training_eval.md §5):
-- ``hf``: transformers ``generate`` on CPU or GPU, batched with left padding, ``pad_token_id`` set (eos when the
-  tokenizer has no pad token), greedy by default, ``stop_strings`` passed to ``generate`` and the text cut at the
-  first stop string afterwards.
-- ``vllm``: optional (GPU; not installed by default): ``LLM(model).generate(prompts, SamplingParams(...))``, as in
-  evalplus' vllm provider.
-- ``openai``: any OpenAI-compatible server (vLLM/TGI/llama.cpp/OpenAI): ``/v1/completions`` for text prompts,
-  ``/v1/chat/completions`` for chat prompts, over plain HTTP (stdlib ``urllib``; no client package needed).
+Every generation goes through ``codecurate.models.llm`` (one layer for the whole project): backends ``hf``
+(transformers, batched and length-sorted, CPU/GPU), ``vllm`` (offline, GPU, optional) and ``openai`` (any
+OpenAI-compatible server through an async client with bounded concurrency, rate limits and retries), the SQLite
+call cache, and per-record errors instead of exceptions (reference/training_eval.md §5 for the decoding rules).
 
 Decoding defaults: greedy, n = 1 (codecurate's choice 6; the EvalPlus leaderboard and CodeACT convention). With
 ``temperature > 0`` n samples are drawn with ``top_p`` (the study used T = 0.1, top-p 0.95 with vLLM).
@@ -27,13 +23,7 @@ Prompt presets (``build_prompt``):
 
 from __future__ import annotations
 
-import abc
-import json
-import os
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 Chat = list[dict[str, str]]
@@ -49,31 +39,6 @@ EVALPLUS_INSTRUCTION = (
 PROMPT_PRESETS = ("completion", "study", "chat", "study-chat")
 
 
-@dataclass
-class GenerationConfig:
-    n: int = 1
-    temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
-    max_new_tokens: int = 1024  # CodeACT and the study: 1024 (evalplus: 768)
-    stop: list[str] = field(default_factory=list)
-    batch_size: int = 8
-    seed: int | None = 0
-
-    def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.n > 1 and self.temperature == 0:
-            raise ValueError("n > 1 samples need temperature > 0 (greedy decoding gives n identical samples)")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature == 0
-
-
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
     """Cut ``text`` at the earliest occurrence of any stop string (the LLM layer's rule)."""
     from codecurate.models.llm.base import truncate_at_stop as cut_at_stop
@@ -81,171 +46,21 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
     return cut_at_stop(text, stop)[0]
 
 
-class Generator(abc.ABC):
-    """Backend interface: ``generate(prompts, config)`` -> for each prompt, ``config.n`` completions (text only,
-    the prompt not included, cut at stop strings)."""
+def make_llm(backend: str, model: str | None, **kwargs: Any):
+    """The LLM-layer model for ``eval``: ``load_llm(model, backend, **kwargs)`` (``model`` None: the embedded
+    ``smollm2-135m``; ``cache=``: the SQLite call cache)."""
+    from codecurate.models.llm import load_llm
 
-    name = "base"
-    supports_chat_template = True
-
-    @abc.abstractmethod
-    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
-        """Completions for each prompt."""
-
-    def render_chat(self, messages: Chat) -> str:
-        """A chat as the model's raw prompt text (the tokenizer's chat template)."""
-        tok = getattr(self, "tokenizer", None)
-        if tok is None or not getattr(tok, "chat_template", None):
-            raise ValueError(f"{self.name}: the tokenizer has no chat template; use --prompt completion or study")
-        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-    def close(self) -> None:
-        """Release model memory (optional)."""
+    return load_llm(model, backend, **kwargs)
 
 
-class HFGenerator(Generator):
-    """transformers backend: batched, left-padded ``generate``."""
-
-    name = "hf"
-
-    def __init__(self, model: str, *, device: str | None = None, dtype: str = "auto", trust_remote_code: bool = False):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
-        self.tokenizer.padding_side = "left"  # decoder-only batching: pad on the left so generation continues text
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        import transformers
-
-        # transformers >= 4.56 names the argument `dtype`; older releases only know `torch_dtype`
-        major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-        dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-        self.model = AutoModelForCausalLM.from_pretrained(model, trust_remote_code=trust_remote_code,
-                                                          **{dtype_kw: dtype})
-        self.model.to(self.device)
-        self.model.eval()
-
-    def _texts(self, prompts: Sequence[Prompt]) -> list[str]:
-        return [p if isinstance(p, str) else self.render_chat(p) for p in prompts]
-
-    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
-        texts = self._texts(prompts)
-        out: list[list[str]] = []
-        if config.seed is not None:
-            self.torch.manual_seed(config.seed)
-        for start in range(0, len(texts), max(1, config.batch_size)):
-            batch = texts[start:start + config.batch_size]
-            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-            kwargs: dict[str, Any] = dict(
-                max_new_tokens=config.max_new_tokens, num_return_sequences=config.n,
-                pad_token_id=self.tokenizer.pad_token_id, do_sample=not config.greedy,
-            )
-            if not config.greedy:
-                kwargs.update(temperature=config.temperature, top_p=config.top_p)
-            else:
-                kwargs.update(temperature=None, top_p=None, top_k=None)
-            if config.stop:
-                kwargs.update(stop_strings=list(config.stop), tokenizer=self.tokenizer)
-            with self.torch.no_grad():
-                seqs = self.model.generate(**enc, **kwargs)
-            new = seqs[:, enc["input_ids"].shape[1]:]
-            decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-            for i in range(len(batch)):
-                out.append([truncate_at_stop(t, config.stop) for t in decoded[i * config.n:(i + 1) * config.n]])
-        return out
-
-    def close(self) -> None:
-        del self.model
-        if self.torch.cuda.is_available():
-            self.torch.cuda.empty_cache()
-
-
-class VLLMGenerator(Generator):
-    """vLLM offline backend (optional dependency, GPU)."""
-
-    name = "vllm"
-
-    def __init__(self, model: str, *, max_model_len: int | None = None, dtype: str = "auto",
-                 tensor_parallel_size: int = 1, trust_remote_code: bool = False):
-        try:
-            from vllm import LLM
-        except ImportError as e:
-            raise ImportError("the vllm backend needs `pip install vllm` (GPU); use --backend hf on CPU") from e
-        kw: dict[str, Any] = dict(model=model, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
-                                  trust_remote_code=trust_remote_code)
-        if max_model_len:
-            kw["max_model_len"] = max_model_len
-        self.llm = LLM(**kw)
-        self.tokenizer = self.llm.get_tokenizer()
-
-    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
-        from vllm import SamplingParams
-
-        texts = [p if isinstance(p, str) else self.render_chat(p) for p in prompts]
-        params = SamplingParams(n=config.n, temperature=config.temperature, top_p=config.top_p if not config.greedy else 1.0,
-                                max_tokens=config.max_new_tokens, stop=list(config.stop) or None, seed=config.seed)
-        results = self.llm.generate(texts, params)
-        return [[truncate_at_stop(o.text, config.stop) for o in r.outputs] for r in results]
-
-
-class OpenAIGenerator(Generator):
-    """Any OpenAI-compatible HTTP server. Text prompts -> /completions, chats -> /chat/completions."""
-
-    name = "openai"
-    supports_chat_template = False
-
-    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None, timeout: float = 600.0):
-        self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "http://localhost:8000/v1").rstrip("/")
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "EMPTY")
-        self.timeout = timeout
-
-    def render_chat(self, messages: Chat) -> str:
-        raise ValueError("the openai backend sends chats to /chat/completions; it has no local chat template")
-
-    def _post(self, route: str, body: dict) -> dict:
-        req = urllib.request.Request(
-            f"{self.base_url}/{route}", data=json.dumps(body).encode(), method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read().decode())
-        except urllib.error.HTTPError as e:
-            detail = e.read().decode(errors="replace")[:500]
-            raise RuntimeError(f"{self.base_url}/{route} answered HTTP {e.code}: {detail}") from e
-        except urllib.error.URLError as e:
-            raise RuntimeError(f"cannot reach the OpenAI-compatible server at {self.base_url}: {e.reason}") from e
-
-    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
-        out = []
-        for p in prompts:
-            body: dict[str, Any] = dict(model=self.model, n=config.n, temperature=config.temperature,
-                                        top_p=config.top_p if not config.greedy else 1.0, max_tokens=config.max_new_tokens)
-            if config.stop:
-                body["stop"] = list(config.stop)[:4]  # the OpenAI API accepts at most 4; the rest are cut locally
-            if config.seed is not None:
-                body["seed"] = config.seed
-            if isinstance(p, str):
-                data = self._post("completions", {**body, "prompt": p})
-                texts = [c.get("text", "") for c in sorted(data["choices"], key=lambda c: c.get("index", 0))]
-            else:
-                data = self._post("chat/completions", {**body, "messages": p})
-                texts = [c["message"].get("content") or "" for c in sorted(data["choices"], key=lambda c: c.get("index", 0))]
-            out.append([truncate_at_stop(t, config.stop) for t in texts])
-        return out
-
-
-BACKENDS = {"hf": HFGenerator, "vllm": VLLMGenerator, "openai": OpenAIGenerator}
-
-
-def make_generator(backend: str, model: str, **kwargs: Any) -> Generator:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    return BACKENDS[backend](model, **kwargs)
+def has_chat_template(llm) -> bool:
+    """Whether ``llm`` can take chat prompts: a local tokenizer with a chat template, or a server (whose chat
+    endpoint applies the model's template)."""
+    if getattr(llm, "backend", None) == "openai":
+        return True
+    tok = getattr(llm, "tokenizer", None)
+    return bool(tok is not None and getattr(tok, "chat_template", None))
 
 
 # ---------------------------------------------------------------- prompts and code extraction

@@ -99,6 +99,9 @@ class Op:
     needs: ClassVar[tuple[str, ...]] = ("cpu",)
     # Paper / reference the defaults come from (shown by `codecurate ops NAME`).
     paper: ClassVar[str] = ""
+    # Bump when a change to the op changes its output for the same input and parameters: the resume hash
+    # includes it (and the codecurate version), so `--resume` recomputes the stage instead of reusing it.
+    version: ClassVar[int] = 1
     # Record fields the op may change. With ``reads()``, this lets the runner decode only those columns and pass
     # every other column (``meta`` and ``tests`` are JSON) through untouched. None = any field.
     writes: ClassVar[frozenset[str] | None] = None

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from codecurate.pipeline.op import Op
 from codecurate.pipeline.registry import get_op
@@ -47,9 +47,27 @@ class InputSpec(BaseModel):
 class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dir: str | None = None
-    # "same": each record in the format it was read from; "codecurate": canonical records; or a format name
+    # "same": each record in the format it was read from; "codecurate": canonical records; or a format name.
+    # messages | sharegpt | alpaca: training rows (same columns for every source) + a LLaMA-Factory
+    # dataset_info.json entry next to the file
     format: str = "same"
     file: str = "curated.jsonl"
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        from codecurate.formats import FORMATS
+
+        if v not in FORMATS and v not in ("same", "canonical"):
+            raise ValueError(f"unknown output format {v!r}; valid: same, {', '.join(FORMATS)}")
+        return v
+
+    @field_validator("file")
+    @classmethod
+    def _known_suffix(cls, v: str) -> str:
+        if not v.endswith((".jsonl", ".jsonl.gz", ".json", ".parquet")):
+            raise ValueError(f"output file {v!r} must end in .jsonl, .jsonl.gz, .json or .parquet")
+        return v
 
 
 class StageSpec(BaseModel):
@@ -75,6 +93,15 @@ class Recipe(BaseModel):
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | Path) -> Recipe:
+        """A recipe file, or a shipped one: ``package://recipes/quickstart.yaml``."""
+        from codecurate.io import InputError, package_files, resolve_path
+
+        if str(path).startswith("package://"):
+            try:
+                path = resolve_path(str(path))
+            except InputError:
+                shipped = ", ".join(f"package://{f}" for f in package_files("recipes"))
+                raise RecipeError(f"{path}: no such shipped recipe; shipped: {shipped}") from None
         path = Path(path)
         if not path.exists():
             raise RecipeError(f"{path}: recipe file not found")
@@ -117,6 +144,9 @@ class Recipe(BaseModel):
             st.params = validate_params(st, f"{where}: stages[{i}]")
             if st.name is None:
                 st.name = st.op
+            if not st.name.strip() or any(c in st.name for c in "/\\\0") or st.name.startswith("."):
+                raise RecipeError(f"{where}: stages[{i}].name {st.name!r}: a stage name is a directory name "
+                                  "(no '/', '\\', NUL, no leading '.')")
         names = [s.name for s in recipe.stages]
         dup = {n for n in names if names.count(n) > 1}
         for i, st in enumerate(recipe.stages):  # unique stage names: suffix repeats
@@ -130,8 +160,13 @@ class Recipe(BaseModel):
         return yaml.safe_dump(data, sort_keys=False)
 
     def stage_hash(self, i: int) -> str:
+        """The resume key of stage ``i``: op, parameters, on_error, seed, the op's ``version`` and the
+        codecurate version (an upgrade that changes an op's output must not reuse the old stage output)."""
+        import codecurate
+
         st = self.stages[i]
-        blob = json.dumps({"op": st.op, "params": st.params, "on_error": st.on_error, "seed": self.seed},
+        blob = json.dumps({"op": st.op, "params": st.params, "on_error": st.on_error, "seed": self.seed,
+                           "op_version": get_op(st.op).version, "codecurate": codecurate.__version__},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codecurate.io import BadLine, atomic_write_bytes, read_records_with_errors, write_records
+from codecurate.io import BadLine, atomic_write_bytes, read_records_with_errors, write_dataset_info, write_records
 from codecurate.pipeline import shards as sh
 from codecurate.pipeline.executors.local import LocalExecutor
 from codecurate.pipeline.op import Decision, Dropped, GlobalOp, Op
@@ -335,7 +335,9 @@ class Runner:
     def _read_stage(self, prog) -> tuple[Path, dict]:
         r = self.recipe
         d = self._stage_dir(0, "read")
-        cfg = _sha(json.dumps(r.input.model_dump(), sort_keys=True), str(r.batch_size))
+        import codecurate  # readers change with releases too: a new version re-reads the input
+
+        cfg = _sha(json.dumps(r.input.model_dump(), sort_keys=True), str(r.batch_size), codecurate.__version__)
         fp_in = fingerprint_input(r.input.path)
         m = self._manifest(d)
         if self.resume and m and m["config_hash"] == cfg and m["input_fingerprint"] == fp_in:
@@ -538,7 +540,7 @@ class Runner:
         if self.progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            prog = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+            prog = Progress(TextColumn("{task.description:<22}", markup=False), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=self.console, transient=False)
             prog.start()
         if any(not (set(get_op(st.op).needs) & IN_PROCESS_NEEDS) for st in r.stages):
@@ -554,6 +556,7 @@ class Runner:
         out_path = self.run_dir / "output" / r.output.file
         recs = [rec for p in sorted(d.glob("data-*.parquet")) for rec in sh.read_records_shard(p)]
         write_records(recs, out_path, format=r.output.format)
+        write_dataset_info(out_path, r.name, r.output.format)  # LLaMA-Factory entry for messages/sharegpt/alpaca
         summary = {"recipe": r.name, "executor": self.executor_name, "input": r.input.path, "output": str(out_path),
                    "records_in": self.reports[0].n_in,
                    "records_out": len(recs),

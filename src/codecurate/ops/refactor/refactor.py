@@ -28,6 +28,15 @@ tests than the original (run only then) is the chain replayed step by step for t
 ``stats.refactor`` = ``{"changed": bool, "steps": [steps that changed the code], "reverted": [...],
 "errors": [steps that raised]}``. The record's code is replaced with ``codecurate.records.set_code``, so its
 ``response`` stays consistent.
+
+A step whose output differs from its input only in blank lines (autopep8 adding the final newline or the two
+blank lines before a ``def``) does not count as a change: its output is not taken, so such a record keeps its
+code and reports ``changed: false`` (otherwise nearly every record "changed"). Counter
+``blank_lines_only.<step>`` counts those.
+
+Placement: the formatting steps are CPU work in pure Python, so the op runs on the worker pool
+(``--workers N``) like any mapper; only test validation uses the sandbox, whose drivers each worker process
+starts for itself (``needs`` is ``cpu``: the op holds no model and does not parallelize itself).
 """
 
 from __future__ import annotations
@@ -46,23 +55,17 @@ STUDY_STEPS = ["autoflake", "autopep8", "docformatter", "unify"]
 
 
 class RefactorConfig(OpConfig):
-    steps: list[str] = STUDY_STEPS
-    # autoflake (the study's flags)
-    remove_all_unused_imports: bool = True
-    remove_unused_variables: bool = True
-    # autopep8
-    aggressive: int = 2
-    autopep8_ignore: list[str] | None = None  # None = autopep8's default ignore list (E226,E24,W50,W690)
-    max_line_length: int = 79
-    # docformatter: extra CLI-style options, e.g. ["--black", "--wrap-summaries", "88"]
-    docformatter_args: list[str] = []
-    # unify
-    quote: Literal["'", '"'] = "'"
-    # ruff_format / black
-    format_line_length: int = 88
-    # validation
-    validate_tests: bool = True
-    test_workers: int | None = None  # None = the sandbox's default
+    steps: list[str] = STUDY_STEPS  # applied in order: autoflake, autopep8, docformatter, unify, ruff_format, black
+    remove_all_unused_imports: bool = True  # autoflake --remove-all-unused-imports (the study's flag)
+    remove_unused_variables: bool = True  # autoflake --remove-unused-variables (the study's flag)
+    aggressive: int = 2  # autopep8 aggressiveness (the study: 2)
+    autopep8_ignore: list[str] | None = None  # autopep8 codes to skip; None = its default list (E226,E24,W50,W690)
+    max_line_length: int = 79  # autopep8's line length
+    docformatter_args: list[str] = []  # extra docformatter options, e.g. ["--black", "--wrap-summaries", "88"]
+    quote: Literal["'", '"'] = "'"  # unify: the quote every string literal gets
+    format_line_length: int = 88  # ruff_format / black line length
+    validate_tests: bool = True  # re-run the record's tests after each step (sandbox); revert a step that breaks them
+    test_workers: int | None = None  # sandbox workers for validation; None = the sandbox's default
     sandbox: dict | None = None  # SandboxConfig fields (timeout_per_test, memory_mb, ...); None = defaults
     timeout_s: float = 120.0  # for ruff_format's process
 
@@ -87,6 +90,15 @@ def compiles(code: str) -> bool:
     return True
 
 
+def content_lines(code: str) -> list[str]:
+    """The code's lines without blank ones: two versions with equal content lines differ only in blank lines."""
+    return [line for line in code.splitlines() if line.strip()]
+
+
+def same_but_blank_lines(a: str, b: str) -> bool:
+    return content_lines(a) == content_lines(b)
+
+
 def _score(outcome) -> float:
     ratio = getattr(outcome, "pass_ratio", None)
     if ratio is None:
@@ -103,7 +115,8 @@ class Refactor(Mapper):
     Config = RefactorConfig
     paper: ClassVar[str] = ("DataRecipe refactoring chain as run in the study (Techniques/Ref: autoflake, "
                             "autopep8 aggressive=2, docformatter, unify); tests re-run after refactoring")
-    needs = ("cpu", "sandbox")
+    needs = ("cpu",)  # runs on the worker pool; test validation starts sandbox drivers in each worker
+    version = 2  # 2: blank-line-only changes are not taken (changed: false)
 
     # -- steps -------------------------------------------------------------------------------------------
     def _step_options(self, step: str) -> dict:
@@ -136,7 +149,10 @@ class Refactor(Mapper):
                 if isinstance(out, BaseException):
                     info[i]["errors"].append(step)
                 elif out != cur[i]:
-                    changed.append((i, out))
+                    if same_but_blank_lines(out, cur[i]):
+                        self.count(f"blank_lines_only.{step}")
+                    else:
+                        changed.append((i, out))
             ok = accept([i for i, _ in changed], [o for _, o in changed])
             for (i, out), good in zip(changed, ok):
                 if good:
@@ -218,7 +234,9 @@ class Refactor(Mapper):
         for k, i in enumerate(idx):
             rec = records[i]
             info = infos[k]
-            changed = finals[k] != originals[k]
+            changed = not same_but_blank_lines(finals[k], originals[k])
+            if not changed:
+                finals[k] = originals[k]
             if changed:
                 set_code(rec, finals[k])
                 self.count("changed")
