@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean study-demo
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# the MBPP x {ori, cle, ref, sel, aug} x SmolLM2-135M (LoRA) study on CPU (not in CI)
+study-demo: install
+	$(VENV)/bin/codecurate study studies/mbpp_smoke.yaml
 
 bench: install
 	$(PY) benchmarks/bench_pipeline.py

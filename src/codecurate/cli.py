@@ -388,11 +388,13 @@ def formats_cmd():
 # Verbs that live in their own modules (each imports its heavy dependencies lazily, inside the command).
 from codecurate.cli_decontam import decontam_report_command  # noqa: E402
 from codecurate.cli_eval import eval_command  # noqa: E402
+from codecurate.cli_study import study_command  # noqa: E402
 from codecurate.cli_train import train_command  # noqa: E402
 
 app.command("eval")(eval_command)
 app.command("train")(train_command)
 app.command("decontam-report")(decontam_report_command)
+app.command("study")(study_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

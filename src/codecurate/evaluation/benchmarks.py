@@ -336,6 +336,11 @@ def mbpp_record(row: dict, source: str = "mbpp", mode: str = "call", plus_row: d
                        tests=tests, meta=meta)
 
 
+# the original MBPP release's splits by task id (Austin et al. 2021; the study's train/valid/test)
+MBPP_SPLITS = {"test": range(11, 511), "prompt": range(1, 11), "valid": range(511, 601),
+               "validation": range(511, 601), "train": range(601, 975)}
+
+
 def load_mbpp(task_ids: Iterable[int] = range(11, 511), mode: str = "call", path: str | None = None) -> list[dict]:
     """MBPP problems (default: the test split 11-510 of the bundled release); ``mode`` as in ``mbpp_record``.
     ``path``: a file of MBPP rows (text, code, test_list) or of the study's (question, solutions, test_list;
@@ -576,7 +581,9 @@ def load_benchmark(name: str, *, path: str | None = None, split: str = "test", d
     elif key in ("humaneval+", "humaneval+base"):
         recs = load_humaneval_plus(base_only=key.endswith("base"))
     elif key in ("mbpp", "mbpp-assert"):
-        recs = load_mbpp(mode="assert" if key.endswith("assert") else "call", path=path)
+        if split not in MBPP_SPLITS:
+            raise BenchmarkError(f"mbpp split {split!r}: valid: {', '.join(MBPP_SPLITS)}")
+        recs = load_mbpp(MBPP_SPLITS[split], mode="assert" if key.endswith("assert") else "call", path=path)
     elif key in ("mbpp+", "mbpp+base"):
         recs = load_mbpp_plus(base_only=key.endswith("base"))
     elif key == "apps":

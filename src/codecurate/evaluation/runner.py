@@ -530,7 +530,7 @@ def evaluate(
     split: str | None = None, subset: str | None = None, release: str | None = None, start_date: str | None = None,
     end_date: str | None = None, limits: dict | None = None, calibrate: bool = True,
     ground_truth: bool | None = None, missing_deps: str = "mark", layouts: str | Sequence[str] = "auto",
-    log=None, apps_harness: bool = True, llm_cache: str | bool | None = None,
+    log=None, apps_harness: bool = True, llm_cache: str | bool | None = None, results_name: str | None = None,
 ) -> EvalOutput:
     """Generate (or load) programs for a benchmark and score them; writes the Results/ layout described above.
 
@@ -578,7 +578,9 @@ def evaluate(
         _say(log, f"no model named: generating with the embedded {DEFAULT_MODEL} (SmolLM2-135M-Instruct, offline)")
     name = model_name or model_slug(model or (os.path.splitext(os.path.basename(from_generations))[0]
                                               if from_generations else "model"))
-    out_dir = os.path.join(output_dir, bench_name, name, tag)
+    # results_name: the benchmark level of the path (the study's layout puts the dataset there; "" = none)
+    out_dir = os.path.join(output_dir, *( [results_name] if results_name else [] if results_name == "" else
+                                          [bench_name]), name, tag)
     os.makedirs(out_dir, exist_ok=True)
     all_code_path = os.path.join(out_dir, "all_code.json")
     t0 = time.perf_counter()
