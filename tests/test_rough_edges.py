@@ -365,3 +365,33 @@ def test_run_writes_a_llamafactory_dataset_info_entry(tmp_path, fmt):
 def test_unknown_output_format_fails_when_the_recipe_loads():
     with pytest.raises(RecipeError, match="unknown output format 'llama'.*sharegpt"):
         Recipe.from_dict({"input": {"path": "x.jsonl"}, "output": {"format": "llama"}})
+
+
+def test_write_records_streams_in_batches_with_same_content(tmp_path):
+    """write_records converts and writes a batch at a time (a generator is never listed whole) and gives the
+    same rows as writing everything at once; Parquet takes records whose stats are all empty."""
+    import gzip
+
+    from codecurate.io import dumps, read_records, to_raw, write_records
+
+    recs = list(read_records("package://benchmarks/mbpp.jsonl"))[:250]
+    pulled = []
+
+    def gen():
+        for r in recs:
+            pulled.append(r["id"])
+            yield r
+
+    rows = [to_raw(r, "messages") for r in recs]
+    expect = "".join(dumps(r) + "\n" for r in rows).encode()
+    assert write_records(gen(), tmp_path / "a.jsonl", format="messages", batch_rows=32) == 250
+    assert (tmp_path / "a.jsonl").read_bytes() == expect and len(pulled) == 250
+    write_records(iter(recs), tmp_path / "a.jsonl.gz", format="messages", batch_rows=32)
+    assert gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes()) == expect
+    write_records(iter(recs), tmp_path / "a.json", format="messages", batch_rows=32)
+    assert (tmp_path / "a.json").read_bytes() == json.dumps(rows, ensure_ascii=False, indent=1).encode() + b"\n"
+    for fmt in ("messages", "codecurate"):
+        write_records(iter(recs), tmp_path / f"{fmt}.parquet", format=fmt, batch_rows=32)
+        back = list(read_records(str(tmp_path / f"{fmt}.parquet")))
+        assert [b["id"] for b in back] == [r["id"] for r in recs]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -368,27 +368,96 @@ def to_raw(rec: dict, format: str | None) -> dict:
     return get_format(name).from_record(rec)
 
 
-def write_records(records: Iterable[dict], path: str | os.PathLike, format: str | None = None) -> int:
-    """Write canonical records to ``path`` (.jsonl, .jsonl.gz, .json, .parquet) in ``format``; atomic."""
-    path = Path(path)
-    rows = [to_raw(r, format) for r in records]
-    name = path.name
-    if name.endswith(".parquet"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+def _parquet_safe(table):
+    """Parquet cannot store a struct with no fields (every row's ``stats`` is ``{}``): such columns are written as
+    nulls (read back as None)."""
+    import pyarrow as pa
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(pa.Table.from_pylist(rows), tmp)
+    for i, f in enumerate(table.schema):
+        if pa.types.is_struct(f.type) and f.type.num_fields == 0:
+            table = table.set_column(i, pa.field(f.name, pa.null()), pa.nulls(len(table)))
+    return table
+
+
+def write_records(records: Iterable[dict], path: str | os.PathLike, format: str | None = None,
+                  batch_rows: int = 10_000) -> int:
+    """Write canonical records to ``path`` (.jsonl, .jsonl.gz, .json, .parquet) in ``format``; atomic (a temp
+    file renamed into place). Streams: records are converted and written ``batch_rows`` at a time, so memory does
+    not grow with the dataset (Parquet: one row group per batch, the schema of the first batch; a later batch
+    whose columns differ makes the writer fall back to one table built from every row)."""
+    import itertools
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    rows_iter = (to_raw(r, format) for r in records)
+    n = 0
+    try:
+        if name.endswith(".parquet"):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writer = None
+            fallback: list[dict] | None = None
+            while True:
+                batch = list(itertools.islice(rows_iter, batch_rows))
+                if not batch:
+                    break
+                n += len(batch)
+                if fallback is not None:
+                    fallback.extend(batch)
+                    continue
+                table = _parquet_safe(pa.Table.from_pylist(batch))
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                elif not table.schema.equals(writer.schema):
+                    try:
+                        table = table.select(writer.schema.names).cast(writer.schema) \
+                            if set(table.schema.names) == set(writer.schema.names) else None
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError):
+                        table = None
+                    if table is None:  # columns differ: rebuild from every row (bounded by the data, not ours)
+                        writer.close()
+                        fallback = [r for r in pq.read_table(tmp).to_pylist()] + batch
+                        continue
+                writer.write_table(table)
+            if fallback is not None:
+                pq.write_table(_parquet_safe(pa.Table.from_pylist(fallback)), tmp)
+            elif writer is not None:
+                writer.close()
+            else:
+                pq.write_table(pa.table({}), tmp)
+        elif name.endswith(".json"):
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("[")
+                for row in rows_iter:  # byte-identical to json.dumps(rows, ensure_ascii=False, indent=1)
+                    f.write(("\n" if n == 0 else ",\n") + "\n".join(
+                        " " + line for line in json.dumps(row, ensure_ascii=False, indent=1).split("\n")))
+                    n += 1
+                f.write("\n]\n" if n else "]\n")
+        else:
+            with open(tmp, "wb") as fh:
+                # no file name in the gzip header and mtime 0: the same bytes as gzip.compress(data, mtime=0)
+                f = gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) if name.endswith(".gz") else fh
+                while True:
+                    batch = list(itertools.islice(rows_iter, batch_rows))
+                    if not batch:
+                        break
+                    n += len(batch)
+                    f.write("".join(dumps(r) + "\n" for r in batch).encode())
+                if f is not fh:
+                    f.close()
+        if FSYNC:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
-    elif name.endswith(".json"):
-        atomic_write_bytes(path, json.dumps(rows, ensure_ascii=False, indent=1).encode() + b"\n")
-    else:
-        data = "".join(dumps(r) + "\n" for r in rows).encode()
-        if name.endswith(".gz"):
-            data = gzip.compress(data, mtime=0)
-        atomic_write_bytes(path, data)
-    return len(rows)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return n
 
 
 def write_dataset_info(data_path: str | os.PathLike, name: str, format: str) -> Path | None:

@@ -273,10 +273,11 @@ class StageReport:
 
 
 class RunResult:
-    def __init__(self, run_dir: Path, reports: list[StageReport], output_path: Path):
+    def __init__(self, run_dir: Path, reports: list[StageReport], output_path: Path, report_path: Path | None = None):
         self.run_dir = Path(run_dir)
         self.reports = reports
         self.output_path = output_path
+        self.report_path = report_path  # RUN_DIR/report.html (recipe ``report``), None if off or it failed
 
     @property
     def last_stage_dir(self) -> Path:
@@ -554,17 +555,45 @@ class Runner:
                 prog.stop()
             self.close()
         out_path = self.run_dir / "output" / r.output.file
-        recs = [rec for p in sorted(d.glob("data-*.parquet")) for rec in sh.read_records_shard(p)]
-        write_records(recs, out_path, format=r.output.format)
+        # streamed shard by shard: the output never sits in memory as a whole
+        n_out = write_records((rec for p in sorted(d.glob("data-*.parquet")) for rec in sh.read_records_shard(p)),
+                              out_path, format=r.output.format)
         write_dataset_info(out_path, r.name, r.output.format)  # LLaMA-Factory entry for messages/sharegpt/alpaca
         summary = {"recipe": r.name, "executor": self.executor_name, "input": r.input.path, "output": str(out_path),
                    "records_in": self.reports[0].n_in,
-                   "records_out": len(recs),
+                   "records_out": n_out,
                    "stages": [{"stage": x.name, "op": x.op, "in": x.n_in, "out": x.n_out, "dropped": x.dropped,
                                "created": x.created, "seconds": round(x.seconds, 3), "resumed": x.skipped}
                               for x in self.reports]}
         atomic_write_bytes(self.run_dir / "summary.json", _json_bytes(summary))
-        return RunResult(self.run_dir, self.reports, out_path)
+        report = self._write_report(summary)
+        return RunResult(self.run_dir, self.reports, out_path, report)
+
+    def _write_report(self, summary: dict) -> Path | None:
+        """The run's HTML report (recipe ``report``); a failure is logged and never fails the run."""
+        level = self.recipe.report
+        if level is False:
+            return None
+        try:
+            from codecurate.analysis import write_run_report
+
+            path = write_run_report(self.run_dir, "full" if level == "full" else "basic")
+        except Exception as e:  # noqa: BLE001 - the curated data is written; a report problem must not undo it
+            import logging
+
+            logging.getLogger(__name__).warning("report not written: %s: %s", type(e).__name__, e)
+            if self.console is not None:
+                from rich.text import Text
+
+                self.console.print(Text(f"warning: report not written: {type(e).__name__}: {e}"), highlight=False)
+            return None
+        summary["report"] = str(path)
+        atomic_write_bytes(self.run_dir / "summary.json", _json_bytes(summary))
+        if self.console is not None:
+            from rich.text import Text
+
+            self.console.print(Text.assemble("report: ", (str(path), "bold")), highlight=False)
+        return path
 
 
 def run_recipe(recipe: Recipe | str | Path, output: str | Path | None = None, workers: int | None = None,
