@@ -49,3 +49,29 @@ def test_ray_output_is_byte_identical_to_local(tmp_path):
     import ray
 
     assert not ray.is_initialized()  # the executor shut down the local cluster it started
+
+
+def test_model_op_runs_on_a_model_actor_with_local_parity(tmp_path):
+    """An op that needs a model (ifd_score, a tiny model built here, loaded with from_pretrained) runs on one
+    model actor on a GPU-less Ray cluster (the model loaded once for all shards), a CPU op on Ray tasks, and the
+    bytes equal the local run's."""
+    pytest.importorskip("ray")
+    from codecurate.io import read_records
+    from codecurate.training.tiny import build_tiny_model
+
+    recs = list(read_records(str(PKG / "mbpp.jsonl")))[:60]
+    model = build_tiny_model(tmp_path / "tiny", [r["instruction"] + r["code"] for r in recs], vocab_size=300)
+    spec = {"name": "m", "input": {"path": str(PKG / "mbpp.jsonl")}, "batch_size": 200,
+            "stages": [{"op": "random_select", "count": 60},
+                       {"op": "ifd_score", "model": str(model), "batch_size": 8, "max_length": 256},
+                       {"op": "length", "field": "code", "min": 1, "max": 100000}]}
+    local = run_recipe(Recipe.from_dict(spec), output=tmp_path / "local", workers=2)
+    runner = Runner(Recipe.from_dict({**spec, "executor": "ray"}), output=tmp_path / "ray", workers=2,
+                    progress=False)
+    ray_run = runner.run()
+    assert data_bytes(local.run_dir) == data_bytes(ray_run.run_dir)
+    where = {p["fn"] + ":" + p["where"]: p for p in runner.executor.placements}
+    assert where["run_shard_task:model_actors"]["actors"] == 1 and where["run_shard_task:model_actors"]["tasks"] == 5
+    assert "run_shard_task:tasks" in where  # the length filter: plain CPU tasks
+    m = json.loads((ray_run.run_dir / "stages" / "02_ifd_score" / "manifest.json").read_text())
+    assert m["placement"] == "model"

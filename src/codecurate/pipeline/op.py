@@ -180,6 +180,8 @@ class Filter(Op):
         return None
 
     def process(self, records: list[dict]) -> BatchResult:
+        if not records:  # an empty shard (e.g. after a selection): nothing to compute, no model to load
+            return BatchResult(counters=self.take_counters())
         self.ensure_setup()
         res = BatchResult()
         try:

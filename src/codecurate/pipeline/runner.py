@@ -45,6 +45,19 @@ from codecurate.records import validate_record
 IN_PROCESS_NEEDS = {"model", "gpu", "sandbox"}  # these ops parallelize themselves or hold big models
 
 
+def placement_for(cls: type[Op]) -> bool | str:
+    """Where an op's shard tasks run, from its declared ``needs``: ``True`` (the CPU pool / Ray tasks),
+    ``"model"`` (ops that hold a model or want a GPU: this process locally, one model actor per GPU on Ray, the
+    model loaded once per actor), ``"sandbox"`` (ops that run code: this process locally, whose sandbox pool
+    parallelizes them; Ray tasks on any node otherwise)."""
+    needs = set(cls.needs)
+    if needs & {"model", "gpu"}:
+        return "model"
+    if "sandbox" in needs:
+        return "sandbox"
+    return True
+
+
 class AccountingError(RuntimeError):
     pass
 
@@ -447,7 +460,7 @@ class Runner:
 
         in_paths = sorted(prev_dir.glob("data-*.parquet"))
         n_total = prev_m["counts"]["out"]
-        parallel = not (set(cls.needs) & IN_PROCESS_NEEDS)
+        parallel = placement_for(cls)
         t0 = time.perf_counter()
         task_id = prog.add_task(st.name, total=n_total) if prog else None
 
@@ -482,7 +495,8 @@ class Runner:
             for t, pl in zip(todo, payload_lists):
                 t["decisions"] = decisions[pos:pos + len(pl)]
                 pos += len(pl)
-            for info in self.executor.map(apply_shard_task, todo, parallel):
+            # applying decisions needs no model: CPU tasks on Ray, this process locally as before
+            for info in self.executor.map(apply_shard_task, todo, "light" if parallel == "model" else parallel):
                 infos[info["k"]] = info
         else:
             for info in self.executor.map(run_shard_task, todo, parallel, on_done=advance):
@@ -511,7 +525,8 @@ class Runner:
                              for k, v in sorted(numeric.items())}}
         m = {"stage": st.name, "op": st.op, "params": st.params, "config_hash": cfg, "input_fingerprint": fp_in,
              "output_fingerprint": _sha(cfg, fp_in), "counts": counts, "seconds": round(secs, 3),
-             "shards": len(tasks), "workers": self.workers if parallel else 1}
+             "shards": len(tasks), "workers": self.workers if parallel is True else 1,
+             "placement": {True: "pool"}.get(parallel, parallel)}
         atomic_write_bytes(d / "stats.json", _json_bytes(stats))
         atomic_write_bytes(d / "manifest.json", _json_bytes(m))
         self._report(StageReport(i, st.name, st.op, counts["in"], counts["out"], counts["dropped"], counts["created"],

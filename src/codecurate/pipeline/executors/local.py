@@ -114,9 +114,11 @@ class LocalExecutor:
             for _ in range(self.workers):
                 pool.submit(fn or _noop)
 
-    def map(self, fn: Callable[[dict], Any], tasks: list[dict], parallel: bool = True,
+    def map(self, fn: Callable[[dict], Any], tasks: list[dict], parallel: bool | str = True,
             on_done: Callable[[dict, Any], None] | None = None) -> list[Any]:
-        if not parallel or self.workers == 1 or len(tasks) <= 1:
+        """``parallel``: True = the worker pool; False, ``"model"`` or ``"sandbox"`` = this process (a model is
+        loaded once here; the sandbox runs its own pool of programs)."""
+        if parallel is not True or self.workers == 1 or len(tasks) <= 1:
             return run_in_process(fn, tasks, on_done)
         pool = self._ensure_pool()
         futures = [pool.submit(fn, t) for t in tasks]
