@@ -386,6 +386,7 @@ def formats_cmd():
 
 
 # Verbs that live in their own modules (each imports its heavy dependencies lazily, inside the command).
+from codecurate.cli_analyze import analyze_command, report_command  # noqa: E402
 from codecurate.cli_decontam import decontam_report_command  # noqa: E402
 from codecurate.cli_eval import eval_command  # noqa: E402
 from codecurate.cli_study import study_command  # noqa: E402
@@ -394,6 +395,8 @@ from codecurate.cli_train import train_command  # noqa: E402
 app.command("eval")(eval_command)
 app.command("train")(train_command)
 app.command("decontam-report")(decontam_report_command)
+app.command("analyze")(analyze_command)
+app.command("report")(report_command)
 app.command("study")(study_command)
 
 

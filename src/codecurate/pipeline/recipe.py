@@ -87,6 +87,9 @@ class Recipe(BaseModel):
     workers: int | None = None
     executor: Literal["local", "ray"] = "local"  # ray: shard tasks on a Ray cluster (codecurate[ray])
     batch_size: int = Field(default=1000, ge=1)
+    # the run's HTML report (RUN_DIR/report.html) at the end: true = model-free ("basic"), "full" = with
+    # embeddings, contamination, near-duplicates and the selection map, false = none
+    report: bool | Literal["basic", "full"] = True
     stages: list[StageSpec] = Field(default_factory=list)
     source_path: str | None = Field(default=None, exclude=True)
 
