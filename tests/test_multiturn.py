@@ -117,7 +117,7 @@ def chat_with_leaks(tmp_path_factory):
 
 def test_tli_joins_every_user_turn_as_xcoder(chat_with_leaks):
     recs, raw = chat_with_leaks
-    op = Decontaminate({"detectors": ["tli"], "benchmarks": ["humaneval"]})
+    op = Decontaminate({"detectors": ["tli"], "benchmarks": ["humaneval"], "tli_mode": "faithful"})
     res = op.process(copy.deepcopy(recs))
     got = {r["id"]: r["stats"]["tli"] for r in res.kept}
     got.update({d.record["id"]: d.detail["score"] for d in res.dropped})
@@ -140,8 +140,9 @@ def test_tli_first_turn_vs_all_turns_counts(chat_with_leaks):
         res = Decontaminate(cfg).process(copy.deepcopy(recs))
         return {d.record["id"]: d for d in res.dropped}
 
-    first = dropped({"detectors": ["tli"], "turns": "first"})
-    every = dropped({"detectors": ["tli"]})
+    old = {"detectors": ["tli"], "tli_mode": "faithful", "tli_benchmarks": ["humaneval", "humaneval_plus"]}
+    first = dropped({**old, "turns": "first"})
+    every = dropped(old)
     assert "leak-turn2" in every and "leak-turn2" not in first  # the later-turn leak was invisible before
     assert set(first) <= set(every)
     # measured: HumanEval(+) TLI >= 0.05 flags 1 ordinary conversation on its first turn, 3 on all turns (the
@@ -151,11 +152,12 @@ def test_tli_first_turn_vs_all_turns_counts(chat_with_leaks):
 
     assert len(ordinary(first)) == 1 and len(ordinary(every)) == 3
     # faithful all-benchmark TLI (MBPP's short prompts): 71 first-turn vs 87 all-turn conversations
-    faithful_first = dropped({"detectors": ["tli"], "tli_benchmarks": None, "turns": "first"})
-    faithful_all = dropped({"detectors": ["tli"], "tli_benchmarks": None})
+    four = ["humaneval", "humaneval_plus", "mbpp", "mbpp_plus"]
+    faithful_first = dropped({"detectors": ["tli"], "tli_mode": "faithful", "benchmarks": four, "turns": "first"})
+    faithful_all = dropped({"detectors": ["tli"], "tli_mode": "faithful", "benchmarks": four})
     assert (len(ordinary(faithful_first)), len(ordinary(faithful_all))) == (71, 87)
-    rep_first = decontam_report(recs, benchmarks=["humaneval"], turns="first")
-    rep_all = decontam_report(recs, benchmarks=["humaneval"])
+    rep_first = decontam_report(recs, benchmarks=["humaneval"], turns="first", detectors=["tli"])
+    rep_all = decontam_report(recs, benchmarks=["humaneval"], detectors=["tli"])
     assert rep_all["turns"] == "all" and rep_first["benchmarks"]["humaneval"]["tli_max"] < 0.9
     assert rep_all["benchmarks"]["humaneval"]["most_leaked"][0]["record"] == "leak-turn2"
 

@@ -1,20 +1,9 @@
 """``decontaminate``: remove training records that leak benchmark test items.
 
-Two detectors, both on by default:
+Three detectors, all on by default (``detectors: [substring, tli, semantic]``); a record is dropped when any
+of them fires, and the ledger names every detector that fired:
 
-1. ``tli`` — XCoder's Test Leakage Indicator (Wang et al. 2024, "How Do Your Code LLMs Perform? Empowering
-   Code Instruction Tuning with Really Good Data", arXiv 2409.03810; ``banksy23/XCoder`` compute_TLI.py).
-   Texts are split on whitespace (case-sensitive); n-grams are the union of 4- and 5-grams with NLTK-style
-   ``<start>``/``<end>`` padding; S(test t, train r) = |G_t ∩ G_r| / |G_t| (normalized by the *test*
-   item); a training record is dropped when its max over all test items is >= ``tli_threshold`` (0.05).
-   Training text = ``fields`` joined by spaces. XCoder's default train key is ``messages``: the content of
-   **every user turn**, joined with spaces (``role.lower() == "user"``; assistant and system turns contribute
-   nothing). Here ``instruction`` means the same for a multi-turn record (``turns: all``, default; the
-   conversation is the record's ``meta.messages``/``meta.conversations``, see ``codecurate.ops.turns``), so
-   n-grams also span the end of one user turn and the start of the next, as in XCoder. ``turns: first``
-   keeps the earlier single-turn behaviour: only the first user turn is compared, so a leak in a later
-   turn goes unseen.
-2. ``substring`` — BigCode / Magicoder exact substring decontamination
+1. ``substring`` — BigCode / Magicoder exact substring decontamination
    (``bigcode-project/bigcode-dataset`` decontamination/find_substrings.py): a record is dropped when any
    benchmark prompt/docstring or canonical solution occurs in it, case-insensitively. Deviation: whitespace
    runs are collapsed on both sides (re-indented copies still match) and benchmark strings shorter than
@@ -22,19 +11,41 @@ Two detectors, both on by default:
    With ``turns: all``, ``instruction`` / ``response`` in ``substring_fields`` stand for every user /
    assistant turn of a multi-turn record (joined with a blank line), so a benchmark solution pasted in a
    later turn is found too.
+2. ``tli`` — XCoder's Test Leakage Indicator (Wang et al. 2024, arXiv 2409.03810; ``banksy23/XCoder``
+   compute_TLI.py). Texts are split on whitespace (case-sensitive); n-grams are the union of 4- and 5-grams
+   with NLTK-style ``<start>``/``<end>`` padding; S(test t, train r) = |G_t ∩ G_r| / |G_t| (normalized by the
+   *test* item); a training record is dropped when its max over all test items is >= the threshold. Training
+   text = ``fields`` joined by spaces; ``instruction`` means every user turn of a multi-turn record joined
+   with spaces (XCoder's ``messages`` key, ``role.lower() == "user"``; see ``codecurate.ops.turns``);
+   ``turns: first`` compares only the first user turn.
 
-Deviation (default only): TLI drops against HumanEval and HumanEval+ (``tli_benchmarks``); MBPP and MBPP+
-are checked by the substring detector. MBPP prompts are one short sentence ("Write a python function to
-..."), so with XCoder's padded 4/5-grams and the 0.05 threshold, ordinary instructions share enough
-boilerplate grams to pass it: on the first 300 Code Alpaca records (clean of MBPP), the faithful setting
-flags 145 against MBPP test prompts (median best similarity 0.042, max 0.62) and 49 against MBPP+, but 3
-against HumanEval (max 0.055). ``tli_benchmarks: null`` restores the faithful all-benchmark behaviour, and
-``decontam_report`` always reports TLI for every benchmark.
+   ``tli_mode: discounted`` (default, ours): n-grams that occur in ``tli_df_max`` or more documents of a
+   reference corpus of ordinary instructions (the document-frequency table shipped as package data, built from
+   Code Alpaca and Evol-Instruct, see ``benchmarks_index.load_reference_df``) are left out of each test item,
+   so a record is not dropped for sharing boilerplate ("Write a python function to", "takes a string as input
+   and returns"); the threshold is ``tli_threshold`` (default calibrated by ``benchmarks/bench_decontam.py``).
+   With the boilerplate gone, TLI is checked against every benchmark, MBPP included.
+   ``tli_mode: faithful`` is XCoder exactly: every n-gram counts, threshold 0.05 unless ``tli_threshold`` is
+   given; ``tli_benchmarks`` limits which shipped benchmarks TLI drops against (None = all; the earlier
+   default was HumanEval(+) only, because faithful TLI at 0.05 flags 145 of 300 clean Code Alpaca records
+   against MBPP, whose prompts are one short sentence).
+3. ``semantic`` — embedding retrieval (``semantic.py``, the first stage of Yang et al. 2023's LLM
+   decontaminator): every user turn (long ones also in windows) and each benchmark item's description are
+   embedded with the packaged all-MiniLM-L6-v2; the record's top-``semantic_top_k`` benchmark items by cosine
+   similarity go to ``stats.semantic_candidates``, and the record is dropped when the best similarity is >=
+   ``semantic_threshold``. With ``judge`` set (``judge.py``, the second stage), the pairs whose similarity is
+   >= ``judge.min_similarity`` are put to an LLM ("same problem?", structured JSON, cached), and its verdict
+   decides instead of the threshold.
 
-Speed: the per-record check goes through inverted indexes (``benchmarks_index``), so it costs O(the
-record's n-grams), not a loop over every test item; results equal XCoder's loop exactly (n-grams are
-compared as tuples, not hashes). The ledger entry names the benchmark item matched and the score;
-``stats.tli`` and ``stats.tli_match`` are set on every record.
+Every record gets ``stats.tli``/``stats.tli_match``, ``stats.benchmark_substrings``, ``stats.semantic``/
+``stats.semantic_match``/``stats.semantic_candidates`` (for the detectors that run). A drop's ledger detail:
+``detector`` (the first that fired, in the order substring, tli, semantic), ``detectors`` (all that fired),
+``benchmark_item``, ``score`` / ``similarity``, thresholds and the judge's ``verdict`` and ``reason``.
+Counters: ``dropped_<detector>`` (first detector), ``hits_<detector>`` (every detector that fired),
+``judge_calls``, ``judge_same``, ``judge_different``, ``judge_error``, ``judge_cached``.
+
+Speed: TLI and substring go through inverted indexes (``benchmarks_index``), O(the record's n-grams); semantic
+search is one matrix product per batch after embedding (cached on disk by text).
 """
 
 from __future__ import annotations
@@ -44,29 +55,57 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import model_validator
 
-from codecurate.ops.decontam.benchmarks_index import (BUILTIN_BENCHMARKS, BenchmarkSpec, SubstringIndex,
-                                                      TLIIndex, load_benchmarks)
+from codecurate.ops.decontam.benchmarks_index import (
+    BUILTIN_BENCHMARKS,
+    BenchmarkSpec,
+    SubstringIndex,
+    TestItem,
+    TLIIndex,
+    load_benchmarks,
+    load_reference_df,
+)
+from codecurate.ops.decontam.judge import JudgeConfig
 from codecurate.ops.turns import assistant_turns, user_turns
 from codecurate.pipeline.op import DropRecord, FieldsConfig, Filter
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
+DETECTORS = ("substring", "tli", "semantic")
+# Defaults calibrated on the development split of benchmarks/bench_decontam.py (see README / results JSON)
+DEFAULT_TLI_DF_MAX = 2
+DEFAULT_TLI_THRESHOLD_DISCOUNTED = 0.5
+FAITHFUL_TLI_THRESHOLD = 0.05
+DEFAULT_SEMANTIC_THRESHOLD = 0.83
+
 
 class DecontaminateConfig(FieldsConfig):
     benchmarks: list[str] = list(BUILTIN_BENCHMARKS)
     extra_benchmarks: list[BenchmarkSpec] = []
-    detectors: list[Literal["tli", "substring"]] = ["tli", "substring"]
-    # Shipped benchmarks the TLI detector drops against (None = all of ``benchmarks``); user files in
-    # extra_benchmarks always count. See the module docstring for why MBPP/MBPP+ are off by default.
-    tli_benchmarks: list[str] | None = ["humaneval", "humaneval_plus"]
+    detectors: list[Literal["substring", "tli", "semantic"]] = list(DETECTORS)
+    # TLI against these shipped benchmarks (None = all of ``benchmarks``); extra_benchmarks always count
+    tli_benchmarks: list[str] | None = None
+    tli_mode: Literal["discounted", "faithful"] = "discounted"
+    tli_threshold: float | None = None  # None: 0.05 faithful, DEFAULT_TLI_THRESHOLD_DISCOUNTED discounted
+    tli_df_max: int = DEFAULT_TLI_DF_MAX  # discounted: drop test n-grams in >= this many reference documents
+    reference_df: str | None = None  # a reference n-gram table (None: the shipped one)
     fields: list[str] = ["instruction"]
     substring_fields: list[str] = ["instruction", "response"]
     ngram_sizes: list[int] = [4, 5]
-    tli_threshold: float = 0.05
     min_substring_chars: int = 20
     # "all": instruction/response stand for every user/assistant turn of a multi-turn record (XCoder joins
     # all user turns); "first": only the first turn (the record's instruction/response fields)
     turns: Literal["all", "first"] = "all"
+    # semantic detector
+    semantic_fields: list[str] = ["instruction"]
+    semantic_threshold: float = DEFAULT_SEMANTIC_THRESHOLD
+    semantic_top_k: int = 5
+    semantic_chunk_words: int = 160  # longer texts are also embedded by paragraph and in overlapping windows
+    embed_model: str = "all-MiniLM-L6-v2"
+    embed_backend: str = "auto"
+    embed_batch_size: int = 64
+    embed_cache_dir: str | None = None
+    device: str | None = None
+    judge: JudgeConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "DecontaminateConfig":
@@ -75,10 +114,20 @@ class DecontaminateConfig(FieldsConfig):
             raise ValueError(f"benchmarks: unknown {unknown}; shipped: {list(BUILTIN_BENCHMARKS)} "
                              "(add other files with extra_benchmarks)")
         if not self.detectors:
-            raise ValueError("detectors: give at least one of tli, substring")
+            raise ValueError(f"detectors: give at least one of {', '.join(DETECTORS)}")
         if not self.ngram_sizes or min(self.ngram_sizes) < 1:
             raise ValueError(f"ngram_sizes must be positive integers, got {self.ngram_sizes}")
+        if self.judge is not None and "semantic" not in self.detectors:
+            raise ValueError("judge confirms the semantic detector's candidates: add semantic to detectors")
+        if self.semantic_top_k < 1 or (self.judge is not None and self.judge.top_k < 1):
+            raise ValueError("semantic_top_k and judge.top_k must be >= 1")
         return self
+
+    @property
+    def effective_tli_threshold(self) -> float:
+        if self.tli_threshold is not None:
+            return self.tli_threshold
+        return FAITHFUL_TLI_THRESHOLD if self.tli_mode == "faithful" else DEFAULT_TLI_THRESHOLD_DISCOUNTED
 
 
 def _turn_text(rec: dict, field: str, turns: str, sep: str) -> str:
@@ -100,13 +149,30 @@ def substring_text(rec: dict, fields: list[str], turns: str = "all") -> str:
     return "\n\n".join(_turn_text(rec, f, turns, "\n\n") for f in fields)
 
 
+def build_tli_index(items: list[TestItem], cfg: DecontaminateConfig) -> TLIIndex:
+    """The TLI index of ``cfg``: faithful (every n-gram) or discounted by the reference table."""
+    if cfg.tli_mode == "discounted":
+        df, _ = load_reference_df(cfg.reference_df)
+        return TLIIndex(items, tuple(cfg.ngram_sizes), df=df, df_max=cfg.tli_df_max)
+    return TLIIndex(items, tuple(cfg.ngram_sizes))
+
+
+def make_embedder(cfg: DecontaminateConfig):
+    from codecurate.models.embed import Embedder
+
+    return Embedder(cfg.embed_model, backend=cfg.embed_backend, normalize=True, batch_size=cfg.embed_batch_size,
+                    device=cfg.device, cache_dir=cfg.embed_cache_dir)
+
+
 @register
 class Decontaminate(Filter):
     __doc__ = __doc__
     name: ClassVar[str] = "decontaminate"
     Config = DecontaminateConfig
-    paper: ClassVar[str] = ("XCoder TLI (arXiv 2409.03810, compute_TLI.py: 4+5-grams, threshold 0.05); "
-                            "BigCode/Magicoder exact-substring decontamination")
+    needs: ClassVar[tuple[str, ...]] = ("cpu", "model")
+    paper: ClassVar[str] = ("XCoder TLI (arXiv 2409.03810, compute_TLI.py: 4+5-grams, threshold 0.05; discounted "
+                            "by a reference n-gram table by default); BigCode/Magicoder exact-substring "
+                            "decontamination; LLM decontaminator (arXiv 2311.04850: embedding top-k + LLM judge)")
 
     def setup(self) -> None:
         c = self.config
@@ -114,40 +180,127 @@ class Decontaminate(Filter):
         extra = {spec.name for spec in c.extra_benchmarks}
         self.tli_items = [it for it in self.items if c.tli_benchmarks is None or it.benchmark in extra
                           or it.benchmark in c.tli_benchmarks]
-        self.tli = (TLIIndex(self.tli_items, tuple(c.ngram_sizes))
-                    if "tli" in c.detectors and self.tli_items else None)
+        self.tli = build_tli_index(self.tli_items, c) if "tli" in c.detectors and self.tli_items else None
         self.substr = SubstringIndex(self.items, c.min_substring_chars) if "substring" in c.detectors else None
+        self.sem = None
+        self.judge_llm = None
+        if "semantic" in c.detectors:
+            from codecurate.ops.decontam.semantic import SemanticIndex
+
+            self.sem = SemanticIndex(self.items, make_embedder(c))
+            if c.judge is not None:
+                from codecurate.ops.decontam.judge import load_judge
+
+                self.judge_llm = load_judge(c.judge)
 
     def compute(self, records: list[dict]) -> None:
+        c = self.config
         for rec in records:
             stats = rec.setdefault("stats", {})
             if self.tli is not None:
-                sims = self.tli.similarities(train_text(rec, self.config.fields, self.config.turns))
+                sims = self.tli.similarities(train_text(rec, c.fields, c.turns))
                 best = int(np.argmax(sims))
                 stats["tli"] = float(sims[best])
                 stats["tli_match"] = self.tli_items[best].task_id if sims[best] > 0 else None
             if self.substr is not None:
-                hits = self.substr.find(substring_text(rec, self.config.substring_fields, self.config.turns))
+                hits = self.substr.find(substring_text(rec, c.substring_fields, c.turns))
                 stats["benchmark_substrings"] = [f"{self.items[t].task_id}:{f}" for t, f in hits]
+        if self.sem is not None:
+            self._semantic(records)
+
+    def _semantic(self, records: list[dict]) -> None:
+        from codecurate.ops.decontam.semantic import record_texts
+
+        c = self.config
+        texts = [record_texts(r, c.semantic_fields, c.turns, c.semantic_chunk_words) for r in records]
+        idx, sims = self.sem.search(texts, max(c.semantic_top_k, c.judge.top_k if c.judge else 1))
+        asked: list[tuple[int, int]] = []  # (record position, item index)
+        for p, rec in enumerate(records):
+            stats = rec["stats"]
+            stats["semantic"] = round(float(sims[p, 0]), 4)
+            stats["semantic_match"] = self.items[int(idx[p, 0])].task_id
+            stats["semantic_candidates"] = [[self.items[int(t)].task_id, round(float(s), 4)]
+                                            for t, s in zip(idx[p, :c.semantic_top_k], sims[p, :c.semantic_top_k])]
+            if c.judge is not None:
+                for t, s in zip(idx[p, :c.judge.top_k], sims[p, :c.judge.top_k]):
+                    if s >= c.judge.min_similarity:
+                        asked.append((p, int(t)))
+        if c.judge is None:
+            return
+        from codecurate.ops.decontam.judge import ask
+
+        # the judge reads the record's texts as written (no windows) and the item's description
+        pairs = [("\n\n".join(record_texts(records[p], c.semantic_fields, c.turns, 0)), self.items[t].views()[0])
+                 for p, t in asked]
+        verdicts = ask(self.judge_llm, pairs, c.judge)
+        for rec in records:
+            rec["stats"]["semantic_judge"] = []
+        for (p, t), v in zip(asked, verdicts):
+            self.count("judge_calls")
+            self.count(f"judge_{v['verdict']}")
+            if v["cached"]:
+                self.count("judge_cached")
+            records[p]["stats"]["semantic_judge"].append(
+                {"benchmark_item": self.items[t].task_id,
+                 "similarity": round(float(sims[p][list(idx[p]).index(t)]), 4), **v})
+
+    def _semantic_hit(self, stats: dict) -> dict | None:
+        """The semantic detector's verdict on a record: None, or the ledger detail of the hit."""
+        c = self.config
+        base = {"benchmark_item": stats["semantic_match"], "similarity": stats["semantic"],
+                "threshold": c.semantic_threshold, "candidates": stats["semantic_candidates"]}
+        if c.judge is None:
+            return {**base, "judge": None} if stats["semantic"] >= c.semantic_threshold else None
+        judged = stats.get("semantic_judge", [])
+        same = [j for j in judged if j["verdict"] == "same"]
+        if same:
+            return {**base, "benchmark_item": same[0]["benchmark_item"], "similarity": same[0]["similarity"],
+                    "judge": "same", "reason": same[0]["reason"]}
+        errors = [j for j in judged if j["verdict"] == "error"]
+        if errors and c.judge.on_error == "drop":
+            return {**base, "judge": "error", "reason": errors[0]["reason"]}
+        if errors and c.judge.on_error == "threshold" and stats["semantic"] >= c.semantic_threshold:
+            return {**base, "judge": "error", "reason": errors[0]["reason"]}
+        return None
 
     def decide(self, record: dict) -> str | None:
+        c = self.config
         stats = record["stats"]
+        fired: list[str] = []
+        detail: dict = {}
+        reasons: list[str] = []
         if self.substr is not None and stats.get("benchmark_substrings"):
-            first = stats["benchmark_substrings"][0]
-            tid, fname = first.rsplit(":", 1)
-            self.count("dropped_substring")
-            raise DropRecord(
-                f"benchmark leak: contains {tid} {fname} verbatim",
-                {"detector": "substring", "matches": stats["benchmark_substrings"],
-                 "tli": stats.get("tli")})
-        if self.tli is not None and stats["tli"] >= self.config.tli_threshold:
-            self.count("dropped_tli")
-            raise DropRecord(
-                f"benchmark leak: TLI {stats['tli']:.3f} >= {self.config.tli_threshold} with "
-                f"{stats['tli_match']}",
-                {"detector": "tli", "benchmark_item": stats["tli_match"], "score": stats["tli"],
-                 "threshold": self.config.tli_threshold})
-        return None
+            fired.append("substring")
+            tid, fname = stats["benchmark_substrings"][0].rsplit(":", 1)
+            reasons.append(f"contains {tid} {fname} verbatim")
+            detail["substring"] = {"matches": stats["benchmark_substrings"]}
+        thr = c.effective_tli_threshold
+        if self.tli is not None and stats["tli"] >= thr:
+            fired.append("tli")
+            reasons.append(f"TLI {stats['tli']:.3f} >= {thr} with {stats['tli_match']}")
+            detail["tli"] = {"benchmark_item": stats["tli_match"], "score": stats["tli"], "threshold": thr,
+                             "mode": c.tli_mode}
+        if self.sem is not None:
+            hit = self._semantic_hit(stats)
+            if hit is not None:
+                fired.append("semantic")
+                how = (f"judge: same problem ({hit['reason'][:120]})" if hit["judge"] == "same" else
+                       f"similarity {hit['similarity']:.3f} >= {c.semantic_threshold}"
+                       + (" (judge failed)" if hit["judge"] == "error" else ""))
+                reasons.append(f"semantic match {hit['benchmark_item']}, {how}")
+                detail["semantic"] = hit
+        if not fired:
+            return None
+        self.count(f"dropped_{fired[0]}")
+        for d in fired:
+            self.count(f"hits_{d}")
+        first = detail[fired[0]]
+        out = {"detector": fired[0], "detectors": fired, **first, "by_detector": detail}
+        if "tli" in stats:
+            out["tli"] = stats["tli"]
+        if "semantic" in stats:
+            out.setdefault("similarity", stats["semantic"])
+        raise DropRecord("benchmark leak: " + "; ".join(reasons), out)
 
 
 def decontam_report(
@@ -161,46 +314,113 @@ def decontam_report(
     min_substring_chars: int = 20,
     top_items: int = 5,
     turns: str = "all",
+    detectors: list[str] | None = None,
+    decontaminate: dict | None = None,
+    closest: int = 3,
+    max_flagged: int | None = 200,
+    per_record=None,
+    batch_size: int = 512,
 ) -> dict:
     """Per-benchmark contamination of ``records`` without removing anything.
 
-    TLI as XCoder reports it (top=1): for each test item its best match over all training records;
-    ``tli_mean`` = mean over the benchmark's items (the paper prints it x100), ``tli_max`` = max.
-    Also per benchmark: training records whose max similarity to that benchmark is >= ``threshold`` (what
-    ``decontaminate`` would drop), records containing one of its strings verbatim, and the most leaked items.
+    XCoder's report (faithful TLI, top=1): for each test item its best match over all training records;
+    ``tli_mean`` = mean over the benchmark's items (the paper prints it x100), ``tli_max`` = max, and per
+    benchmark the records whose faithful TLI is >= ``threshold``, records containing one of its strings verbatim,
+    and the most leaked items.
+
+    Then what ``decontaminate`` would do with the same settings (``detectors``, default all three; any other
+    ``decontaminate`` option in ``decontaminate``): ``detector_hits`` (records each detector fires on, and
+    ``any``), per benchmark ``flagged_by`` (records flagged by each detector against that benchmark), and
+    ``flagged``: up to ``max_flagged`` flagged records (None = all) with the detectors that fired, the reason,
+    and their ``closest`` benchmark items by embedding similarity (semantic detector) and their best TLI item.
+    ``per_record``: a callable that receives one such entry for *every* record (the CLI's ``--per-record``).
     """
     specs = [s if isinstance(s, BenchmarkSpec) else BenchmarkSpec.model_validate(s)
              for s in (extra_benchmarks or [])]
     names = list(BUILTIN_BENCHMARKS) if benchmarks is None else list(benchmarks)
-    items = load_benchmarks(names, specs)
     fields = fields or ["instruction"]
     substring_fields = substring_fields or ["instruction", "response"]
-    tli = TLIIndex(items, tuple(ngram_sizes))
-    substr = SubstringIndex(items, min_substring_chars)
+    dets = list(DETECTORS) if detectors is None else list(detectors)
+    cfg = {"benchmarks": names, "extra_benchmarks": specs, "fields": fields, "substring_fields": substring_fields,
+           "ngram_sizes": list(ngram_sizes), "min_substring_chars": min_substring_chars, "turns": turns,
+           "detectors": dets, "semantic_top_k": max(1, closest), **(decontaminate or {})}
+    op = Decontaminate(cfg)
+    op.ensure_setup()
+    items = op.items
+    tli = TLIIndex(items, tuple(ngram_sizes))  # faithful, every benchmark: XCoder's report
     bench_of = np.array([it.benchmark for it in items])
     bench_names = list(dict.fromkeys(it.benchmark for it in items))
     masks = {b: bench_of == b for b in bench_names}
+    bench_by_tid = {it.task_id: it.benchmark for it in items}
     best = np.zeros(len(items))
     best_rec: list[str | None] = [None] * len(items)
     leaked = {b: 0 for b in bench_names}
     substring_hits = {b: 0 for b in bench_names}
+    flagged_by = {b: {d: 0 for d in dets} for b in bench_names}
+    detector_hits = {**{d: 0 for d in dets}, "any": 0}
+    flagged: list[dict] = []
     n = 0
+
+    def handle(batch: list[dict]) -> None:
+        nonlocal n
+        op.compute(batch)
+        for rec in batch:
+            n += 1
+            stats = rec["stats"]
+            sims = tli.similarities(train_text(rec, fields, turns))
+            better = np.flatnonzero(sims > best)
+            if len(better):
+                best[better] = sims[better]
+                for t in better.tolist():
+                    best_rec[t] = rec.get("id")
+            for b, m in masks.items():
+                if sims[m].max(initial=0.0) >= threshold:
+                    leaked[b] += 1
+            for b in {bench_by_tid[m.rsplit(":", 1)[0]] for m in stats.get("benchmark_substrings", [])}:
+                substring_hits[b] += 1
+            try:
+                op.decide(rec)
+                fired, detail, reason = [], {}, None
+            except DropRecord as e:
+                fired, detail, reason = e.detail["detectors"], e.detail["by_detector"], e.reason
+            for d in fired:
+                detector_hits[d] += 1
+                if d == "substring":
+                    hit = {bench_by_tid[m.rsplit(":", 1)[0]] for m in detail[d]["matches"]}
+                else:
+                    hit = {bench_by_tid[detail[d]["benchmark_item"]]}
+                for b in hit:
+                    flagged_by[b][d] += 1
+            entry = {"id": rec.get("id"), "detectors": fired, "reason": reason,
+                     "closest": [{"task_id": t, "similarity": s} for t, s in stats.get("semantic_candidates", [])],
+                     "tli": ({"task_id": stats.get("tli_match"), "score": round(stats["tli"], 4)}
+                             if "tli" in stats else None),
+                     "substrings": stats.get("benchmark_substrings", [])}
+            if stats.get("semantic_judge"):
+                entry["judge"] = stats["semantic_judge"]
+            if fired:
+                detector_hits["any"] += 1
+                if max_flagged is None or len(flagged) < max_flagged:
+                    flagged.append(entry)
+            if per_record is not None:
+                per_record(entry)
+
+    batch: list[dict] = []
     for rec in records:
-        n += 1
-        sims = tli.similarities(train_text(rec, fields, turns))
-        better = np.flatnonzero(sims > best)
-        if len(better):
-            best[better] = sims[better]
-            for t in better.tolist():
-                best_rec[t] = rec.get("id")
-        for b, m in masks.items():
-            if sims[m].max(initial=0.0) >= threshold:
-                leaked[b] += 1
-        hit_benches = {items[t].benchmark for t, _ in substr.find(substring_text(rec, substring_fields, turns))}
-        for b in hit_benches:
-            substring_hits[b] += 1
+        batch.append(dict(rec, stats=dict(rec.get("stats") or {})))  # the caller's records stay as they were
+        if len(batch) >= batch_size:
+            handle(batch)
+            batch = []
+    if batch:
+        handle(batch)
+    c = op.config
     out: dict = {"records": n, "fields": fields, "turns": turns, "ngram_sizes": list(ngram_sizes),
-                 "threshold": threshold, "benchmarks": {}}
+                 "threshold": threshold, "detectors": dets,
+                 "settings": {"tli_mode": c.tli_mode, "tli_threshold": c.effective_tli_threshold,
+                              "tli_df_max": c.tli_df_max, "semantic_threshold": c.semantic_threshold,
+                              "embed_model": c.embed_model, "judge": c.judge.model if c.judge else None},
+                 "detector_hits": detector_hits, "benchmarks": {}, "flagged": flagged,
+                 "flagged_truncated": max_flagged is not None and detector_hits["any"] > len(flagged)}
     for b in bench_names:
         idx = np.flatnonzero(masks[b])
         vals = best[idx]
@@ -212,6 +432,7 @@ def decontam_report(
             "tli_max": float(vals.max()) if len(vals) else 0.0,
             "records_over_threshold": leaked[b],
             "records_with_substring": substring_hits[b],
+            "flagged_by": flagged_by[b],
             "most_leaked": [{"task_id": items[t].task_id, "tli": round(float(best[t]), 4),
                              "record": best_rec[t]} for t in order.tolist()],
         }
