@@ -3,6 +3,10 @@
     codecurate train curated.jsonl --model qwen2.5-coder-1.5b --preset study --output runs/qwen
     codecurate train data.json --model ./my-model --preset codeact --collator dynamic_pack --lora
     codecurate train data.json --config train.yaml --resume auto
+    accelerate launch --num_processes 8 -m codecurate.cli_train data.json --model ... --preset codeact
+
+Training runs on TRL's ``SFTTrainer`` (``codecurate.training.train``), so ``accelerate launch`` (DDP, FSDP or
+DeepSpeed from the accelerate config, or ``--deepspeed ds.json``) and mixed precision work as with any Trainer.
 """
 
 from __future__ import annotations
@@ -42,21 +46,39 @@ def train_command(
     lora: Optional[bool] = typer.Option(None, "--lora/--full", help="LoRA (PEFT) or full fine-tuning."),
     lora_r: Optional[int] = typer.Option(None, "--lora-r"),
     gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing"),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="auto (bf16 on GPU) | bfloat16 | float16 | float32."),
+    dtype: Optional[str] = typer.Option(None, "--dtype",
+                                        help="Weights: auto (bf16 on GPU) | bfloat16 | float16 | float32."),
+    mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision",
+                                                  help="Autocast: auto (bf16 over bf16 weights) | no | bf16 | fp16."),
     attn_implementation: Optional[str] = typer.Option(None, "--attn-implementation", help="sdpa | eager | ..."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:1."),
+    device: Optional[str] = typer.Option(None, "--device",
+                                         help="auto | cpu | cuda (choose GPUs with CUDA_VISIBLE_DEVICES or "
+                                              "accelerate launch)."),
+    optim: Optional[str] = typer.Option(None, "--optim", help="Trainer optimizer name (default: the Trainer's)."),
+    deepspeed: Optional[str] = typer.Option(None, "--deepspeed", help="DeepSpeed JSON config."),
+    report_to: Optional[str] = typer.Option(None, "--report-to",
+                                            help="Loggers: none | tensorboard | wandb | trackio | all (comma list)."),
+    save_steps: Optional[int] = typer.Option(None, "--save-steps", help="Checkpoint every N steps (default: epochs)."),
+    save_total_limit: Optional[int] = typer.Option(None, "--save-total-limit", help="Keep at most N checkpoints."),
+    trainer_arg: Optional[list[str]] = typer.Option(
+        None, "--trainer-arg", help="KEY=VALUE for any other SFTConfig/TrainingArguments field (VALUE is YAML; "
+                                    "repeatable), e.g. --trainer-arg torch_compile=true."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     resume: Optional[str] = typer.Option(None, "--resume", help="A checkpoint dir, or 'auto' for the latest."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no log lines on stdout."),
 ):
-    """Fine-tune a causal LM (full or LoRA) with Dynamic Pack or another padding strategy."""
+    """Fine-tune a causal LM (full or LoRA) on TRL's SFTTrainer with Dynamic Pack or another padding strategy."""
     from pydantic import ValidationError
     from rich.console import Console
 
     from codecurate.training.presets import build_config
-    from codecurate.training.train import train
+    from codecurate.training.train import check_trainer_args, train
 
     console = Console()
+    try:
+        trainer_args = _parse_trainer_args(trainer_arg)
+    except ValueError as e:
+        _fail(e)
     overrides = dict(
         data=data, model=model, output=output, collator=collator, row_filling=row_filling, isolation=isolation,
         attention=attention, template=template, end_token=end_token, overlong=overlong, max_length=max_length,
@@ -64,13 +86,58 @@ def train_command(
         grad_acc=grad_acc, max_steps=max_steps, lora=lora, lora_r=lora_r,
         gradient_checkpointing=gradient_checkpointing, dtype=dtype, attn_implementation=attn_implementation,
         device=device, seed=seed, resume=resume, progress=False if quiet else None,
+        mixed_precision=mixed_precision, optim=optim, deepspeed=deepspeed, save_steps=save_steps,
+        save_total_limit=save_total_limit,
+        report_to=[x.strip() for x in report_to.split(",")] if report_to and "," in report_to else report_to,
     )
     try:
         cfg = build_config(preset, config, **overrides)
+        if trainer_args:
+            cfg = cfg.model_copy(update={"trainer_args": {**cfg.trainer_args, **trainer_args}})
+        check_trainer_args(cfg)
     except (ValueError, ValidationError, FileNotFoundError) as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        _fail(e)
     metrics = train(cfg)
-    shown = {k: metrics[k] for k in ("optimizer_steps", "padding_ratio", "rows_per_batch", "real_tokens_per_s",
-                                     "wall_time_s", "final_loss", "checkpoint")}
-    console.print_json(json.dumps(shown))
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:  # under accelerate launch every process returns the metrics
+        shown = {k: metrics[k] for k in ("optimizer_steps", "padding_ratio", "rows_per_batch", "real_tokens_per_s",
+                                         "wall_time_s", "final_loss", "checkpoint")}
+        console.print_json(json.dumps(shown))
+
+
+def _fail(error: Exception):
+    """Print ``error: MESSAGE`` on stderr (the message is data: no rich markup) and exit with status 2."""
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    err.print("[bold red]error:[/] ", end="")
+    err.print(str(error), highlight=False, soft_wrap=True, markup=False)
+    raise typer.Exit(2) from None
+
+
+def _parse_trainer_args(items: list[str] | None) -> dict:
+    """``["KEY=VALUE", ...]`` -> dict, VALUE parsed as YAML (``true``, ``3``, ``[a, b]``, ``{k: v}``)."""
+    import yaml
+
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--trainer-arg {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ValueError(f"--trainer-arg {item!r}: VALUE is not valid YAML: {e}") from None
+    return out
+
+
+def main() -> None:
+    """``python -m codecurate.cli_train`` / ``accelerate launch -m codecurate.cli_train``: the train command alone."""
+    app = typer.Typer(add_completion=False)
+    app.command()(train_command)
+    app()
+
+
+if __name__ == "__main__":
+    main()

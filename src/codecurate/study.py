@@ -192,6 +192,13 @@ def _load_split(spec: DataSpec, *, training: bool) -> list[dict]:
     return recs
 
 
+def _servable(ckpt: str) -> str:
+    """The directory eval loads for a checkpoint: a LoRA checkpoint's merged model (``merged/``) when it has one,
+    else the checkpoint itself (full fine-tuning, or base + adapter)."""
+    merged = Path(ckpt) / "merged"
+    return str(merged) if (merged / "config.json").exists() else ckpt
+
+
 class Study:
     """Runs a ``StudySpec``; see the module docstring."""
 
@@ -324,7 +331,7 @@ class Study:
         recs = _load_split(valid, training=False)
         scores = []
         for c in ckpts:
-            r = self._evaluate(recs, c, self.dir / "valid" / dataset, model_name, f"{chain}-{Path(c).name}")
+            r = self._evaluate(recs, _servable(c), self.dir / "valid" / dataset, model_name, f"{chain}-{Path(c).name}")
             m = r["metrics"]
             scores.append({"checkpoint": c, "pass@1": m.get("pass@1"), "avg_pass_ratio": m.get("avg_pass_ratio")})
         best = max(range(len(scores)), key=lambda i: ((scores[i]["pass@1"] or 0), (scores[i]["avg_pass_ratio"] or 0),
@@ -354,7 +361,7 @@ class Study:
         tr = self.train(dataset, data_path, data_key, model_name)
         best, scores = self.select_checkpoint(dataset, model_name, cname, tr["checkpoints"])
         test = _load_split(self.spec.datasets[dataset].test, training=False)
-        ev = self._evaluate(test, best, self.dir / "Results" / dataset, model_name, cname)
+        ev = self._evaluate(test, _servable(best), self.dir / "Results" / dataset, model_name, cname)
         tm = tr["metrics"]
         cell = {"cell": cell_id, "key": key, "status": "ok", "dataset": dataset, "model": model_name,
                 "chain": cname, "records": n_records, "steps": steps, "checkpoint": best,

@@ -2,7 +2,7 @@
 
 Input features are dicts ``{"input_ids": [...], "labels": [...]}`` with prompt tokens already at -100
 (``templates.encode_record``). Every collator returns a dict of tensors for ``model(**batch)`` plus one
-``"stats"`` entry the training loop pops before the forward pass: real tokens, tensor cells, rows, samples,
+``"stats"`` entry the trainer (``train.CodecurateSFTTrainer``) pops before the forward pass: real tokens, tensor cells, rows, samples,
 label tokens and the ``layout`` (feature indices per row; every index appears exactly once).
 
 Strategies (reference ``training_eval.md`` §0, §1, §7.1; ``selection_algorithms.md`` §1.5):

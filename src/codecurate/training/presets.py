@@ -106,13 +106,26 @@ class TrainConfig(BaseModel):
     lora_target: str | list[str] = "all-linear"
     lora_save_merged: bool = True
     gradient_checkpointing: bool = False
+    # weights dtype; auto = bfloat16 on a GPU that supports it, else float32
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    # autocast; auto = bf16 over bf16 weights, else none (an accelerate config's mixed_precision still applies)
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     attn_implementation: str = "sdpa"
-    device: str = "auto"
+    # auto = the GPU(s) accelerate gives this process, else CPU; pick GPUs with CUDA_VISIBLE_DEVICES/accelerate
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    optim: str | None = Field(None, description="a transformers optimizer name (adamw_torch, adamw_8bit, ...); "
+                                                "None = the Trainer's default (fused AdamW on torch >= 2.8)")
+    deepspeed: str | None = Field(None, description="DeepSpeed JSON config (or use an accelerate config)")
+    dataloader_workers: int = 0
+    # any other trl.SFTConfig / transformers.TrainingArguments field, e.g. {"torch_compile": true}
+    trainer_args: dict = Field(default_factory=dict)
     # checkpoints and logs
     save_every_epoch: bool = True
+    save_steps: int | None = Field(None, description="save every N optimizer steps instead of every epoch")
+    save_total_limit: int | None = None
     resume: str | None = None
     log_every: int = 1
+    report_to: str | list[str] = Field("none", description="tensorboard, wandb, trackio, ... (Trainer loggers)")
     progress: bool = True
 
 
