@@ -1,4 +1,5 @@
-"""Near-dedup: ``minhash_dedup`` vs datatrove's MinHash pipeline vs text-dedup's MinHash, side by side on the
+"""Renamed-copy near-dedup benchmark (the neutral one is ``bench_dedup_neutral.py``, of which renamed copies are
+one slice): ``minhash_dedup`` vs datatrove's MinHash pipeline vs text-dedup's MinHash, side by side on the
 same code corpus, each run as a subprocess (peers from a separate venv, default settings), measuring
 records/s, peak RSS of the whole process tree, and precision/recall on planted near-duplicates.
 
@@ -49,7 +50,8 @@ def real_code() -> list[str]:
             r = json.loads(line)
             out.append(r["prompt"] + r["canonical_solution"] if "HumanEval" in name else r["canonical_solution"])
     for r in json.loads((SHARED / "leetcode_problems_rllm/leetcode_train.json").read_text()):
-        for k in ("solution", "completion", "canonical_solution"):
+        # the file's key is "solutions" (earlier rounds looked for other keys and left LeetCode out)
+        for k in ("solutions", "solution", "completion", "canonical_solution"):
             if isinstance(r.get(k), str) and r[k].strip():
                 out.append(r[k])
                 break
@@ -301,12 +303,16 @@ def score(kept_ids: set[str], ids: list[str], group: list[int], n_base: int, nat
 
 
 SWEEP = {
-    "default (local, threshold 0.85, star)": {},
+    "defaults": {},
+    "previous defaults (threshold 0.85, b=13 r=19, literals/format/docstrings as written)": {
+        "threshold": 0.85, "bands": 13, "rows": 19, "literals": "keep", "format_tokens": "keep",
+        "docstrings": "keep", "code_only_threshold": None},
+    "code_only_threshold 0.85": {"code_only_threshold": 0.85},
     "threshold 0.7 (BigCode's)": {"threshold": 0.7},
     "threshold 0.8": {"threshold": 0.8},
     "clustering components (peers')": {"clustering": "components"},
     "identifiers placeholder": {"identifiers": "placeholder"},
-    "previous default (placeholder, builtins normalized, 0.7, components)": {
+    "first default (placeholder, builtins normalized, 0.7, components)": {
         "identifiers": "placeholder", "keep_builtins": False, "threshold": 0.7, "clustering": "components"},
     "identifiers keep (raw tokens)": {"identifiers": "keep"},
 }
@@ -351,8 +357,8 @@ def main() -> None:
                           "one after another in this one run, in rounds (median round reported, every round listed); "
                           "load average (1, 5, 15 min) sampled before each",
                "settings": {
-                   "codecurate_minhash_dedup": "recipe defaults (5-grams, 256 perms, threshold 0.7, b=25 r=10, "
-                                               "identifiers=local, verify=true, clustering=star, keep=first) "
+                   "codecurate_minhash_dedup": "op defaults (see its docstring; records carry code only, so the "
+                                               "instruction check does not apply) "
                                                "through the real Runner (read -> shards -> map_batch in a "
                                                f"process pool -> reduce -> write), batch_size {args.batch_size}",
                    "datatrove": "MinhashConfig() defaults (5-grams, 14x8 hashes), LocalPipelineExecutor: "

@@ -13,7 +13,7 @@ import pytest
 
 from codecurate.code.tokens import shingle_set
 from codecurate.ops.dedup.lsh import optimal_bands_rows
-from codecurate.ops.dedup.minhash_dedup import MinHashDedup
+from codecurate.ops.dedup.minhash_dedup import MinHashDedup, MinHashDedupConfig
 from codecurate.pipeline.registry import get_op
 from codecurate.records import make_record
 
@@ -100,9 +100,10 @@ def test_distinct_records_are_not_merged(planted):
     originals = [r for r in recs if r["id"].startswith("mbpp-")]
     dec = run(MinHashDedup({"identifiers": "keep"}), originals)
     removed = [i for i, d in dec.items() if not d.keep]
-    # MBPP has a few genuine near-copies among its 400 first solutions; every removal must be verified >= 0.7
+    # MBPP has a few genuine near-copies among its 400 first solutions; every removal must be verified at the
+    # threshold (0.65 since the neutral benchmark picked it; it was 0.85 and this test asserted 0.7)
     assert len(removed) < 0.05 * len(originals)
-    assert all(dec[i].detail["jaccard"] >= 0.7 for i in removed)
+    assert all(dec[i].detail["jaccard"] >= MinHashDedupConfig().threshold for i in removed)
 
 
 def test_verification_removes_false_positives(planted):
@@ -118,7 +119,7 @@ def test_verification_removes_false_positives(planted):
     n_unverified = sum(not d.keep for d in unverified.values())
     n_verified = sum(not d.keep for d in verified.values())
     assert n_verified < n_unverified
-    assert all(d.detail["jaccard"] >= 0.7 for d in verified.values() if not d.keep)
+    assert all(d.detail["jaccard"] >= MinHashDedupConfig().threshold for d in verified.values() if not d.keep)
 
 
 def test_keep_rules(planted):
