@@ -12,6 +12,9 @@ closes), ``badjson`` (200 with a body that is not JSON), ``reset`` (closes witho
 ``hold_after(n)``: after ``n`` answers, further requests wait and are then dropped unanswered (to SIGKILL a
 client at a moment when nothing is in flight but unanswered requests).
 
+Scripted replies: ``LLMServer(None, script=fn)`` answers choice ``i`` of a request with ``fn(body, i)`` (a string)
+instead of the echo text: tests decide the reply per prompt (``prompt_key(body)``), seed and choice.
+
 ``answered``: the digest of every request body that got a complete 200 answer; ``attempts``: (time, prompt key,
 fault) for every request received.
 """
@@ -49,8 +52,10 @@ def echo_text(body: dict, index: int) -> str:
 
 class LLMServer:
     def __init__(self, llm=None, *, faults: dict[str, list[str]] | None = None, hang_s: float = 3.0,
-                 delay_s: float = 0.0, max_batch: int = 16, host: str = "127.0.0.1", port: int = 0):
+                 delay_s: float = 0.0, max_batch: int = 16, host: str = "127.0.0.1", port: int = 0,
+                 script=None):
         self.llm = llm
+        self.script = script
         self.faults = {k: list(v) for k, v in (faults or {}).items()}
         self.hang_s, self.delay_s, self.max_batch = hang_s, delay_s, max_batch
         self.answered: list[str] = []
@@ -207,7 +212,7 @@ class LLMServer:
         chat = "messages" in body
         n = int(body.get("n") or 1)
         if self.llm is None:
-            texts = [echo_text(body, i) for i in range(n)]
+            texts = [self.script(body, i) if self.script else echo_text(body, i) for i in range(n)]
             usage = {"prompt_tokens": len(prompt_key(body).split()), "completion_tokens": sum(len(t.split()) for t in texts)}
             finish = ["stop"] * n
         else:

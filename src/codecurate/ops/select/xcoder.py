@@ -14,6 +14,9 @@ the combination and sampling code is unreleased). See selection_algorithms.md §
 2. Quality q: the record's code run on the record's own tests in the sandbox (``codecurate.sandbox``).
    ``quality: pass_ratio`` (default) uses passed/total; ``pass_count`` uses the number passed, as the paper
    (which counts passed cases of 12 generated tests). ``stats.<quality_field>`` is used when present.
+   ``quality_source: generated_tests`` uses the pass fractions of LLM-generated unit tests instead, as the paper
+   does: ``stats.gen_pass_ratio`` / ``stats.gen_tests_passed`` written by ``generate_tests`` + ``test_quality``
+   (``codecurate.ops.synth``); the record's own tests are then not run.
 3. s = alpha * Normalized(c) + (1 - alpha) * Normalized(q); sort by s descending.
 4. Diversity (Algorithm 1): walk the sorted pool; add a record iff its cosine similarity to every selected
    record is < tau (0.945; the paper's "distance < 0.945" read as DEITA's similarity rule, see §3.4), the first
@@ -54,6 +57,7 @@ class XcoderConfig(EmbedConfig, BudgetConfig):
     complexity_model: str | None = None
     quality: Literal["pass_ratio", "pass_count"] = "pass_ratio"
     quality_field: str = "pass_ratio"
+    quality_source: Literal["own_tests", "generated_tests"] = "own_tests"
     run_tests: bool = True
     workers: int = 2
     untested: Literal["mean", "zero", "drop"] = "mean"
@@ -120,6 +124,9 @@ class Xcoder(EmbeddingSelector):
         cfg = self.config
         out: list[tuple[float | None, dict | None]] = []
         todo = []
+        if cfg.quality_source == "generated_tests":  # test_quality's pass fractions on generated tests
+            key = "gen_tests_passed" if cfg.quality == "pass_count" else "gen_pass_ratio"
+            return [(stat_number(r.get("stats"), key), None) for r in records]
         for i, r in enumerate(records):
             q = stat_number(r.get("stats"), cfg.quality_field)
             if q is None and cfg.quality == "pass_count":
