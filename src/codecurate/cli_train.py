@@ -136,7 +136,18 @@ def main() -> None:
     """``python -m codecurate.cli_train`` / ``accelerate launch -m codecurate.cli_train``: the train command alone."""
     app = typer.Typer(add_completion=False)
     app.command()(train_command)
-    app()
+    try:
+        app()
+    finally:
+        # under torchrun/accelerate: tear the process group down before the interpreter exits; left to the exit
+        # path, a gloo rank can abort ("terminate called without an active exception", SIGABRT)
+        try:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
 
 
 if __name__ == "__main__":
