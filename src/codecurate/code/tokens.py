@@ -403,6 +403,14 @@ def batch_shingle_pairs(
             name_key = np.where(norm, ids, -1)
         else:
             raise ValueError(f"identifiers must be keep, placeholder, index or local, got {identifiers!r}")
+    return record_windows(h, name_key, rec, len(lists), n)
+
+
+
+def record_windows(h: np.ndarray, name_key: np.ndarray | None, rec: np.ndarray, n_records: int,
+                   n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(record index, shingle hash) of every width-``n`` window of the flat token hashes ``h`` that lies inside one
+    record (``rec``: each token's record, records contiguous); a record shorter than ``n`` gives one shingle."""
     # windows of width n that lie inside one record (records are contiguous in the flat arrays)
     out_rec, out_h = [], []
     if len(h) >= n:
@@ -411,7 +419,7 @@ def batch_shingle_pairs(
         out_rec.append(rec[: len(win)][inside])
         out_h.append(win[inside])
     # records shorter than n tokens: one shingle for the whole sequence
-    counts = np.bincount(rec, minlength=len(lists))
+    counts = np.bincount(rec, minlength=n_records)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     for r in np.flatnonzero((counts > 0) & (counts < n)).tolist():
         s, L = starts[r], counts[r]
@@ -420,7 +428,6 @@ def batch_shingle_pairs(
     if not out_h:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64)
     return np.concatenate(out_rec), np.concatenate(out_h)
-
 
 def _shadowed_mask(ids: np.ndarray, rec: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """Tokens that are builtin names bound somewhere in their record (``_shadowed_builtins``, vectorized)."""

@@ -263,21 +263,7 @@ def dedup_shingle_pairs(
             name_key = np.where(norm, ids, -1)
         else:
             raise ValueError(f"identifiers must be keep, placeholder, index or local, got {identifiers!r}")
-    out_rec, out_h = [], []
-    if len(h) >= n:
-        win = T._window_hashes(h, name_key, n)
-        inside = rec[: len(win)] == rec[n - 1:]
-        out_rec.append(rec[: len(win)][inside])
-        out_h.append(win[inside])
-    counts = np.bincount(rec, minlength=len(lists))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    for r in np.flatnonzero((counts > 0) & (counts < n)).tolist():
-        s, L = starts[r], counts[r]
-        out_rec.append(np.array([r], dtype=np.int64))
-        out_h.append(T._window_hashes(h[s:s + L], None if name_key is None else name_key[s:s + L], L))
-    if not out_h:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64)
-    return np.concatenate(out_rec), np.concatenate(out_h)
+    return T.record_windows(h, name_key, rec, len(lists), n)
 
 
 def normalized_tokens(text: str, *, language: str = "python", literals: LiteralMode = "keep",

@@ -22,6 +22,7 @@ retries included), ``llm_cache_hits``, ``llm_errors``, ``llm_prompt_tokens``, ``
 
 from __future__ import annotations
 
+import abc
 import ast
 import hashlib
 import json
@@ -400,8 +401,9 @@ class SynthExpander(SynthMixin, Op):
     kind: ClassVar[OpKind] = "expander"
     needs: ClassVar[tuple[str, ...]] = ("cpu", "model", "sandbox")
 
+    @abc.abstractmethod
     def synthesize(self, records: list[dict]) -> list[tuple[list[dict], list[Dropped]]]:
-        raise NotImplementedError
+        """Per input record: (records to keep, ledger entries); each op implements it."""
 
     def process(self, records: list[dict]) -> BatchResult:
         self.ensure_setup()
