@@ -51,7 +51,8 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def semantic(cache):
-    op = Decontaminate({"detectors": ["semantic"], "benchmarks": BENCHES, "embed_cache_dir": cache})
+    op = Decontaminate({"detectors": ["semantic"], "benchmarks": BENCHES, "embed_cache_dir": cache,
+                        "semantic_decision": "calibrated"})
     op.ensure_setup()
     return op
 
@@ -79,7 +80,13 @@ def test_leaks_paraphrases_and_same_topic_records(semantic):
                             "para-mbpp/102", "para-mbpp/262"}
     d = dropped["verbatim"].detail
     assert d["detector"] == "semantic" and d["benchmark_item"] == "Mbpp/600" and d["similarity"] > 0.99
-    assert d["judge"] is None and d["threshold"] == semantic.config.semantic_threshold
+    # the calibrated score (cosine, margin over the next problem, hubness-corrected cosine)
+    assert d["judge"] is None and d["decision"] == "calibrated"
+    assert d["threshold"] == semantic.config.semantic_score_threshold <= d["score"]
+    assert set(d["features"]) == {"cos", "margin", "csls"} and d["features"]["cos"] == d["similarity"]
+    w = semantic.config.semantic_weights
+    assert abs(w[0] + sum(wi * d["features"][f] for wi, f in zip(w[1:], ("cos", "margin", "csls")))
+               - d["score"]) < 1e-3
     assert dropped["alpaca-5"].detail["benchmark_item"] == "Mbpp/600"
     assert dropped["alpaca-12"].detail["benchmark_item"] == "HumanEval/48"
     for tid in ("HumanEval/120", "HumanEval/36", "mbpp/102", "mbpp/262"):
@@ -89,6 +96,7 @@ def test_leaks_paraphrases_and_same_topic_records(semantic):
     same_topic = kept["alpaca-26"]["stats"]
     assert same_topic["semantic_match"] == "Mbpp/612"
     assert 0.6 < same_topic["semantic"] < semantic.config.semantic_threshold
+    assert same_topic["semantic_score"] < semantic.config.semantic_score_threshold
     cands = same_topic["semantic_candidates"]
     assert len(cands) == semantic.config.semantic_top_k and cands[0] == ["Mbpp/612", same_topic["semantic"]]
     assert [s for _, s in cands] == sorted((s for _, s in cands), reverse=True)
@@ -170,7 +178,9 @@ def test_llm_judge_confirms_overrules_and_is_cached(cache, tmp_path):
         judge = {"model": "scripted-judge", "backend": "openai", "base_url": srv.base_url,
                  "cache": str(tmp_path / "judge.sqlite"), "top_k": 1, "min_similarity": 0.6,
                  "options": {"max_retries": 1, "timeout": 30}}
-        cfg = {"detectors": ["semantic"], "benchmarks": BENCHES, "embed_cache_dir": cache, "judge": judge}
+        # the cosine-threshold decision (semantic_decision: threshold) is what a failed judge falls back to here
+        cfg = {"detectors": ["semantic"], "benchmarks": BENCHES, "embed_cache_dir": cache, "judge": judge,
+               "semantic_decision": "threshold"}
         res, dropped, kept = run(Decontaminate(cfg), records)
         answered = len(srv.answered)
         # the same pairs again: every verdict comes from the judge's cache, the server sees nothing new
@@ -217,3 +227,59 @@ def test_report_closest_items_and_detector_counts(cache, tmp_path):
     assert [e["id"] for e in every] == [r["id"] for r in records]
     assert every[2]["detectors"] == [] and every[2]["closest"][0]["task_id"] == "Mbpp/612"
     assert report["settings"]["semantic_threshold"] == Decontaminate({}).config.semantic_threshold
+
+
+def test_calibrated_decision_beats_one_cosine_threshold(semantic, cache):
+    """The calibrated score catches rephrasings whose cosine is under the old 0.83 threshold (a large
+    margin over the next problem, a specific item) and keeps same-topic records over it (a generic item, a close
+    runner-up); the threshold decision, on the same embeddings, does the opposite."""
+    records = [para("HumanEval/72"), para("HumanEval/141"), para("mbpp/12"),
+               alpaca(239),  # "... takes a list of numbers and returns the largest number": MBPP+ 57 is the
+                             # largest number formed from digits, cosine 0.85
+               alpaca(246),  # "sum of all even numbers from 0 to n": MBPP+ 270 sums even numbers at even positions
+               alpaca(54)]   # "Create a C++ function that checks if a given integer is an Armstrong number." =
+                             # MBPP+ 598 in another programming language
+    _, dropped, kept = run(semantic, records)
+    assert set(dropped) == {"para-HumanEval/72", "para-HumanEval/141", "para-mbpp/12", "alpaca-54"}
+    assert dropped["alpaca-54"].detail["benchmark_item"] == "Mbpp/598"
+    thr = semantic.config.semantic_threshold
+    assert all(d.detail["similarity"] < thr for d in dropped.values())  # every one under the cosine threshold
+    assert all(r["stats"]["semantic"] >= thr for r in kept.values())    # every one over it
+    op = Decontaminate({"detectors": ["semantic"], "benchmarks": BENCHES, "embed_cache_dir": cache,
+                        "semantic_decision": "threshold"})
+    _, dropped_t, _ = run(op, records)
+    assert set(dropped_t) == {"alpaca-239", "alpaca-246"}
+    assert "semantic_score" not in dropped_t["alpaca-239"].record["stats"]
+
+
+def test_pair_features_dedupe_problems_and_margin():
+    import numpy as np
+
+    from codecurate.ops.decontam.semantic import calibrated_scores, pair_features
+
+    keys = ["humaneval/3", "humaneval/3", "mbpp/9", "mbpp/9", "mbpp/10"]  # HumanEval + HumanEval+ copies
+    hub = np.array([0.5, 0.5, 0.7, 0.7, 0.6], dtype=np.float32)
+    idx = np.array([[0, 1, 2, 3, 4], [4, 2, 0, 1, 3]])
+    sims = np.array([[0.9, 0.9, 0.6, 0.6, 0.5], [0.7, 0.69, 0.3, 0.3, 0.2]], dtype=np.float32)
+    cand, f = pair_features(idx, sims, keys, hub)
+    assert cand.tolist() == [[0, 2, 4], [4, 2, 0]]  # one candidate per problem
+    assert np.allclose(f[0, 0], [0.9, 0.3, 0.4]) and np.allclose(f[0, 1], [0.6, -0.3, -0.1])
+    assert np.allclose(f[1, 0], [0.7, 0.01, 0.1], atol=1e-6)
+    s = calibrated_scores(f, [-1.0, 1.0, 2.0, 0.0], cand)
+    assert np.allclose(s[0], [-1 + 0.9 + 0.6, -1 + 0.6 - 0.6, -1 + 0.5 - 0.8])
+    one = pair_features(idx[:1, :2], sims[:1, :2], keys, hub)[0]
+    assert one.tolist() == [[0, -1, -1]] and np.isneginf(calibrated_scores(f[:1] * 0, [0, 0, 0, 0], one)[0, 1:]).all()
+
+
+def test_calibrated_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="semantic_weights: give 4 numbers"):
+        Decontaminate({"semantic_weights": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="shipped hubness table is for all-MiniLM-L6-v2"):
+        Decontaminate({"embed_model": "/models/some-other-encoder", "semantic_decision": "calibrated"})
+    Decontaminate({"embed_model": "/models/some-other-encoder"})  # fine: the default decision is the threshold
+    bad = tmp_path / "cal.json"
+    bad.write_text('{"hub": []}')
+    op = Decontaminate({"detectors": ["semantic"], "benchmarks": BENCHES, "semantic_calibration": str(bad),
+                        "semantic_decision": "calibrated"})
+    with pytest.raises(ValueError, match="not a semantic calibration table"):
+        op.ensure_setup()

@@ -28,8 +28,10 @@ def decontam_report_command(
     input_format: Optional[str] = typer.Option(None, "--format", help="Input format (default: detect)."),
     threshold: float = typer.Option(0.05, help="Faithful TLI threshold for XCoder's per-benchmark counts."),
     tli_mode: str = typer.Option("discounted", help="TLI detector: discounted (default) or faithful."),
-    semantic_threshold: Optional[float] = typer.Option(None, help="Semantic detector threshold (default: "
-                                                                  "decontaminate's calibrated one)."),
+    semantic_decision: str = typer.Option("calibrated", help="Semantic detector: calibrated (score from cosine, "
+                                                             "margin and hubness; default) or threshold (cosine)."),
+    semantic_threshold: Optional[float] = typer.Option(None, help="Cosine threshold of --semantic-decision "
+                                                                  "threshold (default: decontaminate's)."),
     closest: int = typer.Option(3, "--closest", help="Closest benchmark items listed per record."),
     max_flagged: int = typer.Option(200, "--max-flagged", help="Flagged records listed in the report (0 = all)."),
     per_record: Optional[Path] = typer.Option(None, "--per-record",
@@ -65,7 +67,9 @@ def decontam_report_command(
         path, _, flds = rest.partition(":")
         fl = [f for f in flds.split(",") if f] or ["prompt"]
         specs.append(BenchmarkSpec(name=name, path=path, tli_fields=fl, substring_fields=fl))
-    options: dict = {"tli_mode": tli_mode}
+    if semantic_decision not in ("calibrated", "threshold"):
+        raise typer.BadParameter(f"--semantic-decision {semantic_decision!r}: give calibrated or threshold")
+    options: dict = {"tli_mode": tli_mode, "semantic_decision": semantic_decision}
     if semantic_threshold is not None:
         options["semantic_threshold"] = semantic_threshold
     out = open(per_record, "w", encoding="utf-8") if per_record else None

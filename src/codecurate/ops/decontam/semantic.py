@@ -120,3 +120,88 @@ class SemanticIndex:
             sims[r0:r1] = np.take_along_axis(ps, order, axis=1)
             r0 = r1
         return idx, sims
+
+
+# ---------------------------------------------------------------- the calibrated decision
+# Features of a (record, benchmark item) pair for the calibrated decision, in this order:
+#   cos    - the record's cosine similarity to the item (best text x best view);
+#   margin - cos minus the record's best similarity to any *other* problem (items with the same case-folded
+#            task id, e.g. HumanEval/3 in HumanEval and HumanEval+, are one problem);
+#   csls   - cos minus the item's hubness: the mean similarity of the item to its ``hub_k`` nearest documents of
+#            a reference corpus of ordinary instructions (CSLS, Conneau et al. 2018, "Word translation without
+#            parallel data"): generic items ("is this string a palindrome?") are near many ordinary instructions
+#            and need more than specific ones.
+FEATURES = ("cos", "margin", "csls")
+CALIBRATION_FILE = "semantic_calibration.json"
+
+
+def problem_key(task_id: str) -> str:
+    """Items of one problem share this key (HumanEval/3 in HumanEval and HumanEval+, mbpp/12 and Mbpp/12)."""
+    return task_id.lower()
+
+
+def load_hubness(path: str | None = None) -> dict:
+    """The hubness table: ``{"meta": {...}, "hub": {problem key: value}}``. Default: the table shipped as package
+    data (``codecurate/data/decontam/semantic_calibration.json``, built by ``benchmarks/bench_decontam.py
+    --build-calibration`` for all-MiniLM-L6-v2 and the shipped benchmarks)."""
+    import json
+    from importlib import resources
+    from pathlib import Path
+
+    p = Path(path) if path else Path(str(resources.files("codecurate") / "data" / "decontam" / CALIBRATION_FILE))
+    if not p.exists():
+        raise ValueError(f"semantic calibration table not found: {p}")
+    data = json.loads(p.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("hub"), dict) or "meta" not in data:
+        raise ValueError(f"{p}: not a semantic calibration table (expected an object with 'meta' and 'hub')")
+    return data
+
+
+def item_hubness(items: list[TestItem], table: dict) -> tuple[np.ndarray, int]:
+    """Per item hubness from ``table``; items it lacks (a user's own benchmark) get the table's median.
+    Returns (values, number of items that got the median)."""
+    hub = table["hub"]
+    med = float(np.median(list(hub.values()))) if hub else 0.0
+    vals = [hub.get(problem_key(it.task_id)) for it in items]
+    missing = sum(v is None for v in vals)
+    return np.array([med if v is None else v for v in vals], dtype=np.float32), missing
+
+
+def hubness_from_reference(index: SemanticIndex, reference: np.ndarray, k: int) -> np.ndarray:
+    """Each item's mean similarity to its ``k`` nearest rows of ``reference`` (unit vectors)."""
+    S = index.item_similarities(reference)
+    k = max(1, min(k, len(reference)))
+    return np.sort(S, axis=0)[-k:].mean(0)
+
+
+def pair_features(idx: np.ndarray, sims: np.ndarray, keys: list[str], hub: np.ndarray,
+                  n_candidates: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """For each record, its first ``n_candidates`` distinct problems among its top-k items (``idx``/``sims``
+    from ``SemanticIndex.search``, best first): (item index [n, c] (-1 = none), features [n, c, 3]).
+    ``keys``: problem key per item. The margin's runner-up is the best *other* problem in the top-k (0 when
+    there is none), so k should exceed ``n_candidates`` by the number of duplicated problems (search k=10)."""
+    n = idx.shape[0]
+    cand = np.full((n, n_candidates), -1, dtype=np.int64)
+    feats = np.zeros((n, n_candidates, len(FEATURES)), dtype=np.float32)
+    for i in range(n):
+        seen: dict[str, float] = {}
+        first: list[tuple[int, str, float]] = []
+        for t, s in zip(idx[i].tolist(), sims[i].tolist()):
+            key = keys[t]
+            if key in seen:
+                continue
+            seen[key] = s
+            first.append((t, key, s))
+        for c, (t, key, s) in enumerate(first[:n_candidates]):
+            other = max((s2 for t2, k2, s2 in first if k2 != key), default=0.0)
+            cand[i, c] = t
+            feats[i, c] = (s, s - other, s - hub[t])
+    return cand, feats
+
+
+def calibrated_scores(feats: np.ndarray, weights: list[float], cand: np.ndarray) -> np.ndarray:
+    """Logistic-regression decision values ``w0 + w . features`` per candidate ([n, c]; -inf where none)."""
+    w = np.asarray(weights, dtype=np.float32)
+    out = w[0] + feats @ w[1:]
+    out[cand < 0] = -np.inf
+    return out
