@@ -114,3 +114,28 @@ def test_keywords_depend_on_language_and_self_attributes_are_normalized():
     assert "total" not in toks and "append" in toks  # own attribute renamed with its parameter, API kept
     renamed = cls.replace("total", "acc")
     assert code_tokens(renamed, identifiers="index") == toks
+
+
+def test_vocabulary_lookup_assigns_hash_and_kind_to_new_tokens():
+    # the batch path looks tokens up in one pass (new ones added on the fly, their hashes and kinds written
+    # to the arrays once per lookup): a never-seen token gets the xxh3 of its text and the flags of its kind
+    from codecurate.code import tokens as T
+
+    new = ["zz_never_seen_name_1", "# zz a never seen comment", "'zz   never  seen'", "==", "zz_never_seen_name_1"]
+    n_before = len(T._VOCAB.ids)
+    n_new = len({t for t in new if t not in T._VOCAB.ids})  # "==" may be known already
+    ids = T._VOCAB.lookup(iter(new), len(new))
+    assert ids[0] == ids[4] and len(set(ids.tolist())) == 4 and len(T._VOCAB.ids) == n_before + n_new >= n_before + 3
+    assert np.array_equal(T._VOCAB.lookup(new), ids)  # a list, again: the same ids, nothing added
+    assert len(T._VOCAB.ids) == n_before + n_new
+    assert T._VOCAB.hash[ids[0]] == T._xxh("zz_never_seen_name_1")
+    assert T._VOCAB.hash[ids[2]] == T._xxh("'zz never seen'")  # whitespace runs inside literals collapsed
+    flags = T._VOCAB.flags[ids]
+    assert flags[0] & T._F_NAME and not flags[0] & T._F_BUILTIN
+    assert flags[1] == T._F_COMMENT and flags[2] == 0 and flags[3] == 0
+    assert T._VOCAB.flags[T._VOCAB.lookup(["len", "def", "+="])].tolist() == [
+        T._F_NAME | T._F_BUILTIN, T._F_NAME | T._F_PY_KEYWORD | T._F_BINDER | T._F_DEF, T._F_ASSIGN]
+    # many new tokens at once (the arrays grow past their initial size)
+    many = [f"zz_tok_{k}" for k in range(5000)]
+    ids = T._VOCAB.lookup(many)
+    assert T._VOCAB.hash[ids[-1]] == T._xxh("zz_tok_4999") and T._VOCAB.flags[ids[-1]] & T._F_NAME

@@ -219,3 +219,33 @@ def test_pairs_without_an_instruction_check_need_the_stricter_code_threshold():
     assert not run(MinHashDedup({"code_only_threshold": None}), code_only)["b"].keep
     with pytest.raises(ValueError, match="code_only_threshold"):
         MinHashDedup({"code_only_threshold": 0})
+
+
+def test_signatures_and_jaccard_equal_their_definitions_on_real_code():
+    # signatures are computed chunk by chunk in one reused buffer: each record's row must be the plain
+    # definition min_s ((a * s + b) mod 2**64) >> 32, for records smaller and larger than a chunk and empty ones
+    from codecurate.ops.dedup.lsh import permutations, signatures
+
+    codes = [r["code"] for r in mbpp()[:120]]
+    codes[3] = codes[7] = ""
+    codes[10] = "\n".join(codes[:40])  # a record larger than the chunk below
+    sets = shingle_sets(codes)
+    flat = np.concatenate(sets)
+    offsets = np.concatenate(([0], np.cumsum([len(s) for s in sets])))
+    a, b = permutations(64, 7)
+    sig = signatures(flat, offsets, a, b, chunk=256)
+    assert sig.shape == (len(codes), 64) and sig.dtype == np.uint32
+    for i, s in enumerate(sets):
+        if len(s) == 0:
+            assert (sig[i] == 0xFFFFFFFF).all()
+            continue
+        with np.errstate(over="ignore"):
+            ref = ((a[:, None] * s[None, :] + b[:, None]) >> np.uint64(32)).min(axis=1)
+        assert np.array_equal(sig[i], ref.astype(np.uint32)), i
+    assert np.array_equal(signatures(flat, offsets, a, b), sig)  # the chunk size changes nothing
+    # exact Jaccard of unique sets, any order
+    rng = np.random.default_rng(0)
+    for i, j in rng.integers(0, len(sets), size=(200, 2)).tolist():
+        x, y = set(sets[i].tolist()), set(sets[j].tolist())
+        ref = 1.0 if not x | y else len(x & y) / len(x | y)
+        assert jaccard_sorted(rng.permutation(sets[i]), sets[j]) == ref

@@ -35,7 +35,7 @@ import keyword
 import re
 import tokenize as _tokenize
 from collections.abc import Iterable, Sequence
-from itertools import chain, repeat
+from itertools import chain
 from typing import Literal
 
 import numpy as np
@@ -121,10 +121,15 @@ _C_COMMENT = r"//[^\r\n]*|/\*[\s\S]*?\*/|\#[^\r\n]*"
 # next (the commonest token; atomic, so it never backtracks into a shorter name), then strings (so a prefix
 # like f"..." is one token), then a name before a quote that is not a string prefix (Python's). Leading
 # whitespace is consumed inside the match, so blanks and indentation cost one step instead of a failed try of
-# every alternative per character. The group makes findall return the token only.
+# every alternative per character. Brackets, commas and semicolons (a third of all tokens) come right after
+# names: no other alternative can start with them (``_OPERATOR`` would give the same one-character token after
+# every other alternative failed). The group makes findall return the token only.
 _NAME_NO_QUOTE = r"(?>[^\W\d]\w*)(?![\"'])"
-_PY_RE = re.compile(r"\s*(" + "|".join([_PY_COMMENT, _NAME_NO_QUOTE, _STRING, _NAME, _NUMBER, _OPERATOR]) + ")")
-_C_RE = re.compile(r"\s*(" + "|".join([_C_COMMENT, _NAME_NO_QUOTE, _STRING, _NAME, _NUMBER, _OPERATOR]) + ")")
+_SEPARATOR = r"[()\[\]{},;]"
+_PY_RE = re.compile(r"\s*(" + "|".join([_PY_COMMENT, _NAME_NO_QUOTE, _SEPARATOR, _STRING, _NAME, _NUMBER, _OPERATOR])
+                    + ")")
+_C_RE = re.compile(r"\s*(" + "|".join([_C_COMMENT, _NAME_NO_QUOTE, _SEPARATOR, _STRING, _NAME, _NUMBER, _OPERATOR])
+                   + ")")
 _WS_RE = re.compile(r"\s+")
 _C_LIKE = {"c", "cpp", "c++", "java", "javascript", "js", "typescript", "ts", "go", "rust", "csharp", "c#",
            "kotlin", "swift", "scala", "php"}
@@ -293,47 +298,84 @@ def _window_hashes(h: np.ndarray, name_key: np.ndarray | None, n: int) -> np.nda
  _F_DEF, _F_COLON, _F_OPEN, _F_CLOSE, _F_PARAM_SEP) = (1 << k for k in range(14))
 
 
+class _Ids(dict):
+    """Token -> vocabulary id; a missing token is added to the vocabulary on lookup (``__missing__``), so a
+    batch is looked up in one pass of C-level ``dict.__getitem__`` calls (Python runs only for new tokens)."""
+
+    def __init__(self, vocab: _Vocab) -> None:
+        super().__init__()
+        self._vocab = vocab
+
+    def __missing__(self, tok: str) -> int:
+        return self._vocab._new(tok)
+
+
+def _token_flags(tok: str) -> tuple[int, str]:
+    """(kind flags, text hashed) of a token: string literals are hashed with inner whitespace runs collapsed."""
+    c = tok[0]
+    if c == "#" or (tok[:2] in ("//", "/*") and tok not in ("//", "//=")):
+        return _F_COMMENT, tok
+    if c == '"' or c == "'" or ((c.isalpha() or c == "_") and _is_string(tok)):
+        return 0, _WS_RE.sub(" ", tok)  # whitespace runs inside literals do not matter
+    if c.isalpha() or c == "_":
+        return (_F_NAME | (_F_PY_KEYWORD if tok in PYTHON_KEYWORDS else 0)
+                | (_F_OTHER_KEYWORD if tok in OTHER_KEYWORDS else 0)
+                | (_F_BUILTIN if tok in BUILTIN_NAMES else 0) | (_F_SELF if tok in SELF_NAMES else 0)
+                | (_F_BINDER if tok in _BINDERS else 0) | (_F_DEF if tok == "def" else 0)), tok
+    if tok == ".":
+        return _F_DOT, tok
+    return ((_F_ASSIGN if tok in _ASSIGN_OPS else 0) | (_F_COLON if tok == ":" else 0)
+            | (_F_OPEN if tok in _OPEN else 0) | (_F_CLOSE if tok in _CLOSE else 0)
+            | (_F_PARAM_SEP if tok in ("(", ",") else 0)), tok
+
+
 class _Vocab:
+    """Every distinct token of this process: ``ids`` (token -> id), ``hash[id]`` (xxh3 of the token) and
+    ``flags[id]`` (its kind). New tokens' hashes and flags are collected in lists and written to the arrays
+    once per ``lookup``."""
+
     def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
+        self.ids: dict[str, int] = _Ids(self)
         self.hash = np.zeros(1024, dtype=np.uint64)
         self.flags = np.zeros(1024, dtype=np.uint16)
+        self._new_hash: list[int] = []
+        self._new_flags: list[int] = []
+        self._n_flushed = 0
 
-    def add(self, tok: str) -> int:
+    def _new(self, tok: str) -> int:
         i = len(self.ids)
-        if i >= len(self.hash):
-            self.hash = np.concatenate([self.hash, np.zeros_like(self.hash)])
-            self.flags = np.concatenate([self.flags, np.zeros_like(self.flags)])
-        c = tok[0]
-        flags = 0
-        text = tok
-        if c == "#" or (tok[:2] in ("//", "/*") and tok not in ("//", "//=")):
-            flags = _F_COMMENT
-        elif c == '"' or c == "'" or ((c.isalpha() or c == "_") and _is_string(tok)):
-            text = _WS_RE.sub(" ", tok)  # whitespace runs inside literals do not matter
-        elif c.isalpha() or c == "_":
-            flags = (_F_NAME | (_F_PY_KEYWORD if tok in PYTHON_KEYWORDS else 0)
-                     | (_F_OTHER_KEYWORD if tok in OTHER_KEYWORDS else 0)
-                     | (_F_BUILTIN if tok in BUILTIN_NAMES else 0) | (_F_SELF if tok in SELF_NAMES else 0))
-        elif tok == ".":
-            flags = _F_DOT
-        else:
-            flags = ((_F_ASSIGN if tok in _ASSIGN_OPS else 0) | (_F_COLON if tok == ":" else 0)
-                     | (_F_OPEN if tok in _OPEN else 0) | (_F_CLOSE if tok in _CLOSE else 0)
-                     | (_F_PARAM_SEP if tok in ("(", ",") else 0))
-        if flags & _F_NAME:
-            flags |= (_F_BINDER if tok in _BINDERS else 0) | (_F_DEF if tok == "def" else 0)
-        self.hash[i] = _xxh(text)
-        self.flags[i] = flags
-        self.ids[tok] = i
+        flags, text = _token_flags(tok)
+        self._new_hash.append(_xxh(text))
+        self._new_flags.append(flags)
+        dict.__setitem__(self.ids, tok, i)
         return i
 
-    def lookup(self, tokens: list[str]) -> np.ndarray:
-        ids = np.fromiter(map(self.ids.get, tokens, repeat(-1, len(tokens))), dtype=np.int64, count=len(tokens))
-        for k in np.flatnonzero(ids < 0).tolist():
-            tok = tokens[k]
-            i = self.ids.get(tok)
-            ids[k] = self.add(tok) if i is None else i
+    def _flush(self) -> None:
+        if not self._new_hash:
+            return
+        lo, hi = self._n_flushed, len(self.ids)
+        if hi > len(self.hash):
+            size = len(self.hash)
+            while size < hi:
+                size *= 2
+            self.hash = np.concatenate([self.hash, np.zeros(size - len(self.hash), dtype=np.uint64)])
+            self.flags = np.concatenate([self.flags, np.zeros(size - len(self.flags), dtype=np.uint16)])
+        self.hash[lo:hi] = np.array(self._new_hash, dtype=np.uint64)
+        self.flags[lo:hi] = np.array(self._new_flags, dtype=np.uint16)
+        self._new_hash, self._new_flags, self._n_flushed = [], [], hi
+
+    def add(self, tok: str) -> int:
+        i = self.ids[tok]
+        self._flush()
+        return i
+
+    def lookup(self, tokens: Iterable[str], count: int = -1) -> np.ndarray:
+        """Vocabulary ids of ``tokens`` (any iterable; ``count`` = its length when it has no ``len``), adding
+        the tokens not seen before."""
+        if count < 0:
+            count = len(tokens)  # type: ignore[arg-type]
+        ids = np.fromiter(map(self.ids.__getitem__, tokens), dtype=np.int64, count=count)
+        self._flush()
         return ids
 
 
@@ -374,8 +416,7 @@ def batch_shingle_pairs(
     langs = [languages] * len(texts) if isinstance(languages, str) else list(languages)
     lists = _token_lists(texts, langs, lexer)
     lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    flat = list(chain.from_iterable(lists))
-    ids = _VOCAB.lookup(flat)
+    ids = _VOCAB.lookup(chain.from_iterable(lists), int(lens.sum()))
     rec = np.repeat(np.arange(len(lists), dtype=np.int64), lens)
     flags = _VOCAB.flags[ids]
     if drop_comments:
@@ -432,34 +473,36 @@ def record_windows(h: np.ndarray, name_key: np.ndarray | None, rec: np.ndarray, 
 def _shadowed_mask(ids: np.ndarray, rec: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """Tokens that are builtin names bound somewhere in their record (``_shadowed_builtins``, vectorized)."""
     n = len(ids)
+    out = np.zeros(n, dtype=bool)
+    bi = np.flatnonzero((flags & _F_BUILTIN) != 0)  # only builtin names can be bound builtins
+    if not len(bi):
+        return out
     idx = np.arange(n)
     same_prev = np.zeros(n, dtype=bool)
     same_prev[1:] = rec[1:] == rec[:-1]
-    prev_f = np.zeros(n, dtype=flags.dtype)
-    prev_f[1:] = flags[:-1]
-    prev_f[~same_prev] = 0
-    next_f = np.zeros(n, dtype=flags.dtype)
-    next_f[:-1] = flags[1:]
-    next_f[:-1][~same_prev[1:]] = 0
+    # flags of the previous / next token of each builtin (0 across a record boundary)
+    prev_f = np.where(same_prev[bi], flags[bi - 1], 0)
+    nxt = np.minimum(bi + 1, n - 1)
+    next_f = np.where((bi + 1 < n) & same_prev[nxt], flags[nxt], 0)
     # bracket depth before each token, per record
     delta = ((flags & _F_OPEN) != 0).astype(np.int64) - ((flags & _F_CLOSE) != 0)
     before = np.cumsum(delta) - delta
-    rec_start = np.flatnonzero(~same_prev)
-    depth = before - before[rec_start][np.searchsorted(rec_start, idx, side="right") - 1]
+    depth = before - before[np.maximum.accumulate(np.where(same_prev, 0, idx))]
     # inside a def header: after the last `def` of the record, before the first depth-0 colon after it
-    last_def = np.maximum.accumulate(np.where((flags & _F_DEF) != 0, idx, -1))
-    has_def = (last_def >= 0) & (last_def < idx)
-    has_def &= rec[np.maximum(last_def, 0)] == rec
+    last_def = np.maximum.accumulate(np.where((flags & _F_DEF) != 0, idx, -1))[bi]
+    has_def = (last_def >= 0) & (last_def < bi)
+    has_def &= rec[np.maximum(last_def, 0)] == rec[bi]
     colon0 = np.where(((flags & _F_COLON) != 0) & (depth == 0), idx, n)
     next_colon0 = np.minimum.accumulate(colon0[::-1])[::-1]
-    in_header = has_def & (next_colon0[np.maximum(last_def, 0)] > idx)
-    builtin = (flags & _F_BUILTIN) != 0
-    bound = builtin & (((next_f & _F_ASSIGN) != 0) | ((prev_f & _F_BINDER) != 0)
-                       | (in_header & ((prev_f & _F_PARAM_SEP) != 0)))
+    in_header = has_def & (next_colon0[np.maximum(last_def, 0)] > bi)
+    bound = (((next_f & _F_ASSIGN) != 0) | ((prev_f & _F_BINDER) != 0)
+             | (in_header & ((prev_f & _F_PARAM_SEP) != 0)))
     if not bound.any():
-        return np.zeros(n, dtype=bool)
+        return out
     width = np.int64(len(_VOCAB.ids) + 1)
-    return builtin & np.isin(rec * width + ids, rec[bound] * width + ids[bound])
+    code = rec[bi] * width + ids[bi]
+    out[bi] = np.isin(code, code[bound])
+    return out
 
 
 def _first_occurrence_index_hashes(rec: np.ndarray, ids: np.ndarray) -> np.ndarray:

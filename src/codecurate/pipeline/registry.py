@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+from pathlib import Path
 
 from codecurate.pipeline.op import Op
 
@@ -46,8 +47,23 @@ class UnknownOpError(KeyError):
         return str(self.args[0])
 
 
+def _load_named(name: str) -> None:
+    """Import ``codecurate.ops.<family>.<name>`` (the convention) when there is one, so looking up one op does
+    not import every op module (~0.15 s of CPU in every process)."""
+    import codecurate.ops as ops_pkg
+
+    for base in ops_pkg.__path__:
+        for fam in sorted(Path(base).iterdir()):
+            if (fam / f"{name}.py").is_file() and (fam / "__init__.py").is_file():
+                importlib.import_module(f"codecurate.ops.{fam.name}.{name}")
+                return
+
+
 def get_op(name: str, where: str = "") -> type[Op]:
-    load_all()
+    if name not in _OPS and not _loaded:
+        _load_named(name)
+    if name not in _OPS:
+        load_all()
     if name not in _OPS:
         close = difflib.get_close_matches(name, list(_OPS), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""

@@ -168,10 +168,8 @@ def _reason_key(reason: str) -> str:
 
 
 def warm_worker() -> None:
-    """Import what shard tasks need, once per worker, while the main process reads the input."""
-    from codecurate.pipeline.registry import load_all
-
-    load_all()
+    """Start a worker while the main process reads the input: unpickling this function imports this module and
+    what shard tasks need (pyarrow, numpy, the registry); each op module is imported by its first task."""
 
 
 def write_read_shard(items: list, d: Path, k: int, first_n: int, seen: dict[str, str] | None = None,

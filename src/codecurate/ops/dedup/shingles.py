@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import islice
+from itertools import chain, islice
 from typing import Literal
 
 import numpy as np
@@ -67,43 +67,40 @@ class _Side:
             self.kind = np.concatenate([self.kind, np.zeros_like(self.kind)])
             self.quote_hash = np.concatenate([self.quote_hash, np.zeros_like(self.quote_hash)])
             self.class_hash = np.concatenate([self.class_hash, np.zeros_like(self.class_hash)])
-        vhash, vflags = T._VOCAB.hash, T._VOCAB.flags
-        for i, tok in enumerate(islice(T._VOCAB.ids, self.n, None), start=self.n):
+        lo = self.n
+        vhash = T._VOCAB.hash[lo:total]
+        # names (the bulk of a vocabulary) in numpy: a name may precede a call's "(" (keywords are excluded
+        # per language at use), "def" / "class" open a header; hashes as written
+        is_name = (T._VOCAB.flags[lo:total] & T._F_NAME) != 0
+        self.kind[lo:total] = np.where(is_name, _K_CALL_PREV, 0)
+        self.quote_hash[lo:total] = vhash
+        self.class_hash[lo:total] = vhash
+        for tok in ("def", "class"):
+            i = T._VOCAB.ids.get(tok, -1)
+            if lo <= i < total:
+                self.kind[i] |= _K_HEADER
+        # the other tokens one by one; comments keep kind 0 and their hash
+        for i, tok in enumerate(islice(T._VOCAB.ids, lo, total), start=lo):
+            if is_name[i - lo]:
+                continue
             c = tok[0]
-            kind = 0
-            qh = ch = int(vhash[i])
-            if vflags[i] & T._F_COMMENT:
-                pass
-            elif c in "\"'" or ((c.isalpha() or c == "_") and T._is_string(tok)):
-                kind = _K_STRING
-                qh = T._xxh(_quote_free(T._WS_RE.sub(" ", tok)))
-                ch = _STR_CLASS
+            if c == "#" or (tok[:2] in ("//", "/*") and tok not in ("//", "//=")):
+                continue
+            if c in "\"'" or ((c.isalpha() or c == "_") and T._is_string(tok)):
+                self.kind[i] = _K_STRING
+                self.quote_hash[i] = T._xxh(_quote_free(T._WS_RE.sub(" ", tok)))
+                self.class_hash[i] = _STR_CLASS
             elif c.isdigit() or (c == "." and len(tok) > 1 and tok[1].isdigit()):
-                kind = _K_NUMBER
-                qh = T._xxh("\x00N" + tok.lower().replace("_", ""))
-                ch = _NUM_CLASS
-            elif c.isalpha() or c == "_":
-                if tok in ("def", "class"):
-                    kind |= _K_HEADER
-                kind |= _K_CALL_PREV  # keywords are excluded per language at use
-            elif tok == "(":
-                kind = _K_LPAREN
-            elif tok == ")":
-                kind = _K_RPAREN | _K_CLOSER | _K_CALL_PREV
-            elif tok in ("]", "}"):
-                kind = _K_CLOSER | (_K_CALL_PREV if tok == "]" else 0)
-            elif tok == ",":
-                kind = _K_COMMA
-            elif tok == "\\":
-                kind = _K_BACKSLASH
-            elif tok == ";":
-                kind = _K_SEMI
-            self.kind[i] = kind
-            self.quote_hash[i] = qh
-            self.class_hash[i] = ch
+                self.kind[i] = _K_NUMBER
+                self.quote_hash[i] = T._xxh("\x00N" + tok.lower().replace("_", ""))
+                self.class_hash[i] = _NUM_CLASS
+            else:
+                self.kind[i] = _PUNCT_KIND.get(tok, 0)
         self.n = total
 
 
+_PUNCT_KIND = {"(": _K_LPAREN, ")": _K_RPAREN | _K_CLOSER | _K_CALL_PREV, "]": _K_CLOSER | _K_CALL_PREV,
+               "}": _K_CLOSER, ",": _K_COMMA, "\\": _K_BACKSLASH, ";": _K_SEMI}
 _SIDE = _Side()
 
 
@@ -125,9 +122,9 @@ def _depth_before(rec: np.ndarray, flags: np.ndarray, same_prev: np.ndarray) -> 
     """Bracket depth (all bracket kinds) before each token, per record."""
     delta = ((flags & T._F_OPEN) != 0).astype(np.int64) - ((flags & T._F_CLOSE) != 0)
     before = np.cumsum(delta) - delta
-    rec_start = np.flatnonzero(~same_prev)
-    idx = np.arange(len(rec))
-    return before - before[rec_start][np.searchsorted(rec_start, idx, side="right") - 1]
+    # index of each token's record start (records are contiguous, so a running maximum of the start indices)
+    start_of = np.maximum.accumulate(np.where(same_prev, 0, np.arange(len(rec))))
+    return before - before[start_of]
 
 
 def _docstring_mask(rec, flags, kind, is_py, same_prev) -> np.ndarray:
@@ -217,8 +214,7 @@ def dedup_shingle_pairs(
     langs = [languages] * len(texts) if isinstance(languages, str) else list(languages)
     lists = T._token_lists(texts, langs, lexer)
     lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    flat = [t for lst in lists for t in lst]
-    ids = T._VOCAB.lookup(flat)
+    ids = T._VOCAB.lookup(chain.from_iterable(lists), int(lens.sum()))
     rec = np.repeat(np.arange(len(lists), dtype=np.int64), lens)
     flags = T._VOCAB.flags[ids]
     if drop_comments:
