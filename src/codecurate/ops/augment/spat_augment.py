@@ -140,7 +140,7 @@ def _compiles(code: str) -> str | None:
 
 
 @register
-class SpatAugment(Expander):
+class SpatAugment(Expander[SpatAugmentConfig]):
     """SPAT program transformations (12 rules), one variant per applicable transform, kept only when it
     passes the record's tests in the sandbox."""
 

@@ -24,7 +24,7 @@ class ExactDedupConfig(FieldsConfig):
 
 
 @register
-class ExactDedup(GlobalOp):
+class ExactDedup(GlobalOp[ExactDedupConfig]):
     """Keep the first record of each group of identical (normalized) fields."""
 
     name = "exact_dedup"

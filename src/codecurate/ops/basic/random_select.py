@@ -25,7 +25,7 @@ class RandomSelectConfig(OpConfig):
 
 
 @register
-class RandomSelect(GlobalOp):
+class RandomSelect(GlobalOp[RandomSelectConfig]):
     """Uniform sample without replacement (numpy PCG64 seeded by the recipe seed); order is preserved."""
 
     name = "random_select"

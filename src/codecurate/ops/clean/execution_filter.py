@@ -109,7 +109,7 @@ def _merge(parts: list, n: int, kind: str) -> tuple[list, list[dict], str, int]:
 
 
 @register
-class ExecutionFilter(Filter):
+class ExecutionFilter(Filter[ExecutionFilterConfig]):
     """Run each record's ``code`` against its ``tests`` in the sandbox; drop records below the pass ratio."""
 
     name = "execution_filter"

@@ -51,7 +51,7 @@ class LanguageFilterConfig(OpConfig):
 
 
 @register
-class LanguageFilter(Filter):
+class LanguageFilter(Filter[LanguageFilterConfig]):
     """Keep records whose code is one of ``languages`` (Python by parsing, others by Magika)."""
 
     name = "language_filter"

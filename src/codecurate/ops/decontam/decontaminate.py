@@ -165,7 +165,7 @@ def make_embedder(cfg: DecontaminateConfig):
 
 
 @register
-class Decontaminate(Filter):
+class Decontaminate(Filter[DecontaminateConfig]):
     __doc__ = __doc__
     name: ClassVar[str] = "decontaminate"
     Config = DecontaminateConfig

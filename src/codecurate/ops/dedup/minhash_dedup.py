@@ -146,7 +146,7 @@ class MinHashDedupConfig(FieldsConfig):
 
 
 @register
-class MinHashDedup(GlobalOp):
+class MinHashDedup(GlobalOp[MinHashDedupConfig]):
     __doc__ = __doc__
     name: ClassVar[str] = "minhash_dedup"
     Config = MinHashDedupConfig

@@ -107,7 +107,7 @@ def _score(outcome) -> float:
 
 
 @register
-class Refactor(Mapper):
+class Refactor(Mapper[RefactorConfig]):
     """autoflake -> autopep8 -> docformatter -> unify, each step validated (syntax, tests) and reverted if it
     breaks the record."""
 

@@ -8,6 +8,7 @@ Everything heavy (numpy is light; torch, sklearn, sentence-transformers) is impo
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import numpy as np
 
@@ -46,7 +47,10 @@ def embed_records(embedder, records: list[dict], fields: list[str]) -> np.ndarra
     return embedder.encode(texts)
 
 
-class EmbeddingSelector(GlobalOp):
+_E = TypeVar("_E", bound=EmbedConfig)
+
+
+class EmbeddingSelector(GlobalOp[_E]):
     """A selector whose map phase embeds ``embed_fields`` (payload ``{"emb": vector}``); subclasses that need
     more per record override ``map_batch`` and call ``self.embed(records)``."""
 

@@ -79,7 +79,7 @@ def codeact_quota(n: int, m: float) -> int:
 
 
 @register
-class Cdas(EmbeddingSelector):
+class Cdas(EmbeddingSelector[CdasConfig]):
     """CodeACT CDAS: K-Means on instruction embeddings, top m% by IFD per cluster after dropping IFD >= 1."""
 
     name = "cdas"

@@ -56,7 +56,7 @@ class DeitaConfig(EmbedConfig, BudgetConfig):
 
 
 @register
-class Deita(EmbeddingSelector):
+class Deita(EmbeddingSelector[DeitaConfig]):
     """Score-first greedy selection with a cosine-similarity threshold (DEITA Repr Filter)."""
 
     name = "deita"

@@ -30,7 +30,7 @@ class KcenterGreedyConfig(EmbedConfig, BudgetConfig):
 
 
 @register
-class KcenterGreedy(EmbeddingSelector):
+class KcenterGreedy(EmbeddingSelector[KcenterGreedyConfig]):
     """K-Center Greedy core-set selection on instruction embeddings (Euclidean)."""
 
     name = "kcenter_greedy"

@@ -30,7 +30,7 @@ class KmeansDiverseConfig(EmbedConfig):
 
 
 @register
-class KmeansDiverse(EmbeddingSelector):
+class KmeansDiverse(EmbeddingSelector[KmeansDiverseConfig]):
     """K-Means on instruction embeddings, random m% of each cluster (CodeACT's diversity baseline)."""
 
     name = "kmeans_diverse"

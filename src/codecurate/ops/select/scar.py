@@ -62,7 +62,7 @@ def load_scar_ranker(path: str, encoder: str | None = None, device: str = "cpu")
 
 
 @register
-class Scar(GlobalOp):
+class Scar(GlobalOp[ScarConfig]):
     """Rank (instruction, code) pairs with a SCAR style ranker and keep the top 20%."""
 
     name = "scar"

@@ -60,7 +60,7 @@ def earliest_similar(emb: np.ndarray, threshold: float, block: int = 1024) -> di
 
 
 @register
-class SemanticDedup(EmbeddingSelector):
+class SemanticDedup(EmbeddingSelector[SemanticDedupConfig]):
     """Embedding near-duplicate removal inside K-Means clusters."""
 
     name = "semantic_dedup"

@@ -75,7 +75,7 @@ def normalized(x: np.ndarray, how: str) -> np.ndarray:
 
 
 @register
-class Xcoder(EmbeddingSelector):
+class Xcoder(EmbeddingSelector[XcoderConfig]):
     """XCoder Algorithm 1: complexity + unit-test quality, then cosine-diversity sampling up to a budget."""
 
     name = "xcoder"

@@ -98,7 +98,7 @@ def _failed_generation(ans: str) -> str | None:
 
 
 @register
-class EvolInstruct(SynthExpander):
+class EvolInstruct(SynthExpander[EvolInstructConfig]):
     """Code Evol-Instruct: rounds of in-depth evolution (5 methods), answers, elimination, execution."""
 
     name = "evol_instruct"

@@ -54,7 +54,7 @@ class GenerateTestsConfig(LLMOpConfig):
 
 
 @register
-class GenerateTests(SynthMixin, Filter):
+class GenerateTests(SynthMixin[GenerateTestsConfig], Filter[GenerateTestsConfig]):
     """Generate assert-style unit tests for each record's instruction (XCoder's unit-test model)."""
 
     name = "generate_tests"

@@ -65,7 +65,7 @@ class LLMJudgeConfig(LLMOpConfig, SandboxOpConfig):
 
 
 @register
-class LLMJudge(SynthMixin, Filter):
+class LLMJudge(SynthMixin[LLMJudgeConfig], Filter[LLMJudgeConfig]):
     """Rubric scores (1-5 per dimension, with reasons) from an LLM, as validated JSON; filter or rank by them."""
 
     name = "llm_judge"

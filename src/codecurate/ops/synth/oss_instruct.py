@@ -74,7 +74,7 @@ class OSSInstructConfig(LLMOpConfig, SandboxOpConfig):
 
 
 @register
-class OSSInstruct(SynthExpander):
+class OSSInstruct(SynthExpander[OSSInstructConfig]):
     """Magicoder OSS-Instruct: random 1-15-line snippets of the input's code inspire new problems + solutions;
     solutions are run against generated asserts in the sandbox."""
 

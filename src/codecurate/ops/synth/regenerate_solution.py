@@ -70,7 +70,7 @@ def has_tests(rec: dict) -> bool:
 
 
 @register
-class RegenerateSolution(SynthExpander):
+class RegenerateSolution(SynthExpander[RegenerateSolutionConfig]):
     """The study's Syn: up to N LLM attempts per record, the first that passes the record's tests is kept."""
 
     name = "regenerate_solution"

@@ -113,7 +113,7 @@ def seed_problem(code: str, forbidden: list[str]) -> str | None:
 
 
 @register
-class SelfCodeAlign(SynthExpander):
+class SelfCodeAlign(SynthExpander[SelfCodeAlignConfig]):
     """SelfCodeAlign: concepts -> instruction -> k response+tests samples, executed; one passing sample kept."""
 
     name = "self_code_align"

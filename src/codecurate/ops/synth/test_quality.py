@@ -45,7 +45,7 @@ def _candidates(v) -> list[str]:
 
 
 @register
-class TestQuality(SynthMixin, Filter):
+class TestQuality(SynthMixin[TestQualityConfig], Filter[TestQualityConfig]):
     """Pass fraction of each candidate solution on the generated unit tests (XCoder's quality score)."""
 
     __test__ = False  # not a pytest class

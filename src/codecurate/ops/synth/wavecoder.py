@@ -151,7 +151,7 @@ class WaveCoderConfig(LLMOpConfig, SandboxOpConfig):
 
 
 @register
-class WaveCoder(SynthExpander):
+class WaveCoder(SynthExpander[WaveCoderConfig]):
     """WaveCoder: generator (4 keys, few-shot good/bad examples) -> rule filter -> LLM discriminator, 4 tasks."""
 
     name = "wavecoder"
