@@ -139,7 +139,7 @@ class ExecutionFilter(Filter[ExecutionFilterConfig]):
         call, origin, failed = convert_tests_with_origin(tests, allow_reference=False)
         if not call["cases"]:
             return [((code, tests, ref), None)]
-        jobs = [((code, call, None), origin)]
+        jobs: list[tuple[tuple, list[int] | None]] = [((code, call, None), origin)]
         if failed:
             jobs.append(((code, dict(tests, cases=[tests["cases"][i] for i in failed]), ref), failed))
         return jobs

@@ -70,7 +70,7 @@ from codecurate.pipeline.op import DropRecord, FieldsConfig, Filter
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
-DETECTORS = ("substring", "tli", "semantic")
+DETECTORS: tuple[Literal["substring", "tli", "semantic"], ...] = ("substring", "tli", "semantic")
 # Defaults calibrated on the development split of benchmarks/bench_decontam.py (see README / results JSON)
 DEFAULT_TLI_DF_MAX = 2
 DEFAULT_TLI_THRESHOLD_DISCOUNTED = 0.5
@@ -101,7 +101,7 @@ class DecontaminateConfig(FieldsConfig):
     semantic_top_k: int = 5
     semantic_chunk_words: int = 160  # longer texts are also embedded by paragraph and in overlapping windows
     embed_model: str = "all-MiniLM-L6-v2"
-    embed_backend: str = "auto"
+    embed_backend: Literal["auto", "sentence_transformers", "transformers"] = "auto"
     embed_batch_size: int = 64
     embed_cache_dir: str | None = None
     device: str | None = None
@@ -212,6 +212,7 @@ class Decontaminate(Filter[DecontaminateConfig]):
         from codecurate.ops.decontam.semantic import record_texts
 
         c = self.config
+        assert self.sem is not None  # called only with the semantic detector's index
         texts = [record_texts(r, c.semantic_fields, c.turns, c.semantic_chunk_words) for r in records]
         idx, sims = self.sem.search(texts, max(c.semantic_top_k, c.judge.top_k if c.judge else 1))
         asked: list[tuple[int, int]] = []  # (record position, item index)
@@ -382,6 +383,7 @@ def decontam_report(
                 op.decide(rec)
                 fired, detail, reason = [], {}, None
             except DropRecord as e:
+                assert e.detail is not None  # decide() always says which detectors fired
                 fired, detail, reason = e.detail["detectors"], e.detail["by_detector"], e.reason
             for d in fired:
                 detector_hits[d] += 1

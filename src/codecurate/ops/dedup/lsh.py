@@ -26,7 +26,7 @@ _INTEGRATION_STEPS = 200
 
 def _trapezoid(y: np.ndarray, x: np.ndarray):
     """Trapezoid integral of ``y`` over ``x`` along the last axis (a float for 1-d ``y``)."""
-    fn = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+    fn = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # numpy < 2 has only trapz
     out = fn(y, x, axis=-1)
     return float(out) if np.ndim(out) == 0 else out
 

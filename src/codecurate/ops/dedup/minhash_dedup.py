@@ -128,7 +128,7 @@ class MinHashDedupConfig(FieldsConfig):
             raise ValueError("fields: give at least one field (e.g. [code] or [instruction, code])")
         if (self.bands is None) != (self.rows is None):
             raise ValueError("bands and rows: give both or neither (neither = optimal for threshold)")
-        if self.bands is not None and self.bands * self.rows > self.num_perm:
+        if self.bands is not None and self.rows is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
@@ -163,6 +163,7 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         elif c.bands is None:
             self.bands, self.rows = optimal_bands_rows(c.threshold, c.num_perm)
         else:
+            assert c.rows is not None  # the config gives bands and rows together
             self.bands, self.rows = c.bands, c.rows
         self._a, self._b = permutations(c.num_perm, self.seed)
 
@@ -201,6 +202,7 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         for i, rec in enumerate(records):
             score = None
             if c.keep == "score":
+                assert c.score_field is not None  # the config requires it with keep: score
                 v = get_field(rec, c.score_field)
                 score = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
             length = sum(len(field_text(rec, f) or "") for f in c.fields)
@@ -214,6 +216,7 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         """Per record: the sorted unique 64-bit hashes of the lower-cased words (``\\w+``) of
         ``instruction_field``, as bytes (empty when the record has no instruction). Words are hashed through
         the shared token vocabulary (each distinct word once per process), grouped with one sort."""
+        assert self.config.instruction_field is not None  # called only when it is set
         lists = [_WORD_RE.findall((field_text(rec, self.config.instruction_field) or "").lower()) for rec in records]
         lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
         ids = _VOCAB.lookup(list(chain.from_iterable(lists)))
@@ -262,6 +265,7 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
     def instruction_similarity(self, i: int, j: int) -> float | None:
         """Similarity of records i and j's instruction word sets (None when either has none): IDF-weighted
         Jaccard, or plain Jaccard with ``instruction_weighting: none``."""
+        assert self._words is not None  # called only when the payloads carry instruction words
         (ai, aj), (bi, bj) = self._woffs[i:i + 2], self._woffs[j:j + 2]
         if ai == aj or bi == bj:
             return None
@@ -269,7 +273,7 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         pos = np.searchsorted(b, a)
         pos[pos == len(b)] = 0
         shared = b[pos] == a  # a's words that b has (both sorted, unique)
-        if self._weights is None:
+        if self._weights is None or self._totals is None:  # set together
             inter = float(shared.sum())
             return inter / (len(a) + len(b) - inter)
         inter = float(self._weights[ai:aj][shared].sum())

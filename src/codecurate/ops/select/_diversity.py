@@ -8,7 +8,7 @@ Everything heavy (numpy is light; torch, sklearn, sentence-transformers) is impo
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 import numpy as np
 
@@ -20,7 +20,7 @@ class EmbedConfig(OpConfig):
     """Embedding parameters shared by selectors. ``embed_fields`` are joined with a newline."""
 
     embed_model: str = "all-MiniLM-L6-v2"
-    embed_backend: str = "auto"  # auto | sentence_transformers | transformers (mean pooling, as CodeACT)
+    embed_backend: Literal["auto", "sentence_transformers", "transformers"] = "auto"  # transformers: mean pooling, as CodeACT
     embed_fields: list[str] = ["instruction"]
     embed_batch_size: int = 64
     embed_max_length: int | None = None
@@ -54,7 +54,7 @@ class EmbeddingSelector(GlobalOp[_E]):
     """A selector whose map phase embeds ``embed_fields`` (payload ``{"emb": vector}``); subclasses that need
     more per record override ``map_batch`` and call ``self.embed(records)``."""
 
-    needs = ("cpu", "model")
+    needs: ClassVar[tuple[str, ...]] = ("cpu", "model")
 
     def setup(self) -> None:
         self._embedder = make_embedder(self.config)

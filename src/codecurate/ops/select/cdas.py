@@ -85,7 +85,6 @@ class Cdas(EmbeddingSelector[CdasConfig]):
     name = "cdas"
     Config = CdasConfig
     paper = "CodeACT (Lv et al., arXiv 2408.02193), Kyle-Lyu/CodeACT CDAS/select_data.py"
-    config: CdasConfig
 
     def setup(self) -> None:
         super().setup()

@@ -22,7 +22,7 @@ keeps everything).
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import model_validator
 
@@ -71,7 +71,7 @@ def select_by_ifd(ifds: list[float | None], errors: list[str | None], *, k: int 
             decisions[i] = Decision(False, f"{op}: IFD {v:.4g} {'>=' if drop_equal else '>'} {max_ifd:g}")
         else:
             eligible.append(i)
-    eligible.sort(key=lambda i: (-ifds[i], i))
+    eligible.sort(key=lambda i: (-cast(float, ifds[i]), i))  # eligible: a number
     if k is not None:
         budget = k
     elif ratio is not None:

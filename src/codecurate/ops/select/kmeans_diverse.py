@@ -36,7 +36,6 @@ class KmeansDiverse(EmbeddingSelector[KmeansDiverseConfig]):
     name = "kmeans_diverse"
     Config = KmeansDiverseConfig
     paper = "CodeACT (Lv et al., arXiv 2408.02193) Table III / Fig. 4 K-Means baseline"
-    config: KmeansDiverseConfig
 
     def reduce(self, payloads: list[dict]) -> list[Decision]:
         cfg = self.config

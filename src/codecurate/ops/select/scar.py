@@ -21,6 +21,8 @@ scar-gte-base), e.g. with a local copy for offline use.
 
 from __future__ import annotations
 
+from typing import cast
+
 from codecurate.pipeline.op import Decision, GlobalOp, OpConfig
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
@@ -69,7 +71,6 @@ class Scar(GlobalOp[ScarConfig]):
     Config = ScarConfig
     paper = "SCAR (Li et al., ACL 2025, arXiv 2406.10882), zhuang-li/SCAR style_ranker/rank.py"
     needs = ("cpu", "model")
-    config: ScarConfig
 
     def setup(self) -> None:
         cfg = self.config
@@ -130,7 +131,7 @@ class Scar(GlobalOp[ScarConfig]):
             rule = f"score < threshold {cfg.threshold:g}"
         else:
             ratio = self._ratio()
-            k = cfg.topk if cfg.topk is not None else int(n * ratio)
+            k = cfg.topk if cfg.topk is not None else int(n * cast(float, ratio))  # no topk: a ratio
             keep = set(order[:k])
             rule = f"not in the top {k} of {n}" + (f" ({ratio:.0%})" if cfg.topk is None else "")
         out = []

@@ -66,7 +66,6 @@ class SemanticDedup(EmbeddingSelector[SemanticDedupConfig]):
     name = "semantic_dedup"
     Config = SemanticDedupConfig
     paper = "SemDeDup (Abbas et al., arXiv 2303.09540)"
-    config: SemanticDedupConfig
 
     def map_batch(self, records: list[dict]) -> list[dict]:
         return [{"emb": e, "id": r.get("id")} for e, r in zip(self.embed(records), records)]

@@ -104,7 +104,6 @@ class EvolInstruct(SynthExpander[EvolInstructConfig]):
     name = "evol_instruct"
     Config = EvolInstructConfig
     paper = "WizardCoder Code Evol-Instruct (arXiv 2306.08568) §3; WizardLM elimination (arXiv 2304.12244) §3.3"
-    config: EvolInstructConfig
 
     def setup(self) -> None:
         c = self.config

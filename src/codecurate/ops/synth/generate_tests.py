@@ -61,7 +61,6 @@ class GenerateTests(SynthMixin[GenerateTestsConfig], Filter[GenerateTestsConfig]
     Config = GenerateTestsConfig
     needs: ClassVar[tuple[str, ...]] = ("cpu", "model")
     paper = "XCoder (arXiv 2409.03810) §3.2, App. C: unit-test model, 12 cases per sample"
-    config: GenerateTestsConfig
 
     def _fn(self, rec: dict) -> str | None:
         t = rec.get("tests") or {}

@@ -76,7 +76,6 @@ class RegenerateSolution(SynthExpander[RegenerateSolutionConfig]):
     name = "regenerate_solution"
     Config = RegenerateSolutionConfig
     paper = "the study's Syn (arXiv 2512.24570, Techniques/Syn/run.py); reference §5.2, §9 choice 5"
-    config: RegenerateSolutionConfig
 
     def setup(self) -> None:
         if "{question}" not in self.config.prompt:

@@ -53,7 +53,6 @@ class TestQuality(SynthMixin[TestQualityConfig], Filter[TestQualityConfig]):
     Config = TestQualityConfig
     needs: ClassVar[tuple[str, ...]] = ("cpu", "sandbox")
     paper = "XCoder (arXiv 2409.03810) §3.2: passed generated test cases as response quality"
-    config: TestQualityConfig
 
     def _tests(self, rec: dict) -> dict | None:
         t = get_field(rec, self.config.tests_field)
