@@ -131,7 +131,7 @@ class Cdas(EmbeddingSelector[CdasConfig]):
                     ifd = None
                 out[i] = (ifd, (r.error or "no IFD score") if ifd is None else None, r.as_stats(prefix=key))
                 self.count("ifd_computed")
-        return out  # type: ignore[return-value]
+        return out  # type: ignore[return-value]  # every slot is filled: from stats or by the scorer
 
     def map_batch(self, records: list[dict]) -> list[dict]:
         payloads: list[dict] = [{"emb": None, "ifd": None, "err": None, "computed": None, "empty": None}
