@@ -555,7 +555,8 @@ class Runner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.run_dir / "recipe.yaml", r.to_yaml().encode())
         # stale stage dirs from an older recipe with other stages
-        keep = {self._stage_dir(0, "read").name} | {self._stage_dir(i + 1, s.name or s.op).name for i, s in enumerate(r.stages)}
+        keep = {self._stage_dir(0, "read").name} | {self._stage_dir(i + 1, s.name or s.op).name
+                                                    for i, s in enumerate(r.stages)}
         if (self.run_dir / "stages").exists():
             for child in (self.run_dir / "stages").iterdir():
                 if child.name not in keep:

@@ -322,7 +322,7 @@ class _Spawner:
     ``--die-with-parent``, ``PR_SET_PDEATHSIG``), and the kernel counts the parent as the *thread* that
     forked it: a driver started from a short-lived worker thread would be killed when that thread ends."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import queue
 
         self.q: queue.SimpleQueue = queue.SimpleQueue()

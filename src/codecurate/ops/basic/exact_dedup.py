@@ -7,6 +7,7 @@ joined with a separator, so instruction+code pairs are compared as a pair.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import xxhash
 
@@ -49,7 +50,7 @@ class ExactDedup(GlobalOp[ExactDedupConfig]):
             out.append((r["id"], xxhash.xxh3_128_hexdigest("\x1f".join(parts).encode())))
         return out
 
-    def reduce(self, payloads):
+    def reduce(self, payloads: list[Any]) -> list[Decision]:
         first: dict[str, str] = {}
         decisions = []
         for rid, h in payloads:

@@ -20,7 +20,8 @@ class EmbedConfig(OpConfig):
     """Embedding parameters shared by selectors. ``embed_fields`` are joined with a newline."""
 
     embed_model: str = "all-MiniLM-L6-v2"
-    embed_backend: Literal["auto", "sentence_transformers", "transformers"] = "auto"  # transformers: mean pooling, as CodeACT
+    # transformers: mean pooling, as CodeACT
+    embed_backend: Literal["auto", "sentence_transformers", "transformers"] = "auto"
     embed_fields: list[str] = ["instruction"]
     embed_batch_size: int = 64
     embed_max_length: int | None = None

@@ -285,7 +285,8 @@ class SynthMixin(Generic[C]):
         from codecurate.models.llm import GenParams
 
         c = self.config
-        kw: dict[str, Any] = {"temperature": c.temperature, "top_p": c.top_p, "max_tokens": c.max_tokens, "seed": self.seed}
+        kw: dict[str, Any] = {"temperature": c.temperature, "top_p": c.top_p, "max_tokens": c.max_tokens,
+                              "seed": self.seed}
         kw.update(over)
         return GenParams(**kw)
 

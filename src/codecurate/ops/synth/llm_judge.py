@@ -112,8 +112,9 @@ class LLMJudge(SynthMixin[LLMJudgeConfig], Filter[LLMJudgeConfig]):
                 st["judge_raw"] = (c.text if c else "")[:4000]
                 self.count("judge_invalid")
                 continue
-            scores: dict[str, dict[str, Any]] = {d: {"score": int(c.parsed[d]["score"]), "reason": str(c.parsed[d]["reason"])[:500]}
-                      for d in cfg.dimensions}
+            scores: dict[str, dict[str, Any]] = {
+                d: {"score": int(c.parsed[d]["score"]), "reason": str(c.parsed[d]["reason"])[:500]}
+                for d in cfg.dimensions}
             st["judge"] = scores
             for d, v in scores.items():
                 st[f"judge_{d}"] = v["score"]

@@ -166,7 +166,8 @@ class SelfCodeAlign(SynthExpander[SelfCodeAlignConfig]):
                 outs[i][1].append(self._drop(records[i], "-c", why, seed_st, {"raw": res.text[:4000]}))
                 continue
             rng = record_rng(self.seed, self.name, records[i]["id"], "task")
-            seed_st.update(concepts=concepts, category=rng.choice(cfg.categories), difficulty=rng.choice(cfg.difficulties))
+            seed_st.update(concepts=concepts, category=rng.choice(cfg.categories),
+                           difficulty=rng.choice(cfg.difficulties))
             nxt.append(i)
         # C -> I
         ip = [user(cfg.instruction_prompt.format(concepts=", ".join(st[i]["concepts"]), category=st[i]["category"],
