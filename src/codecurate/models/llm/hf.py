@@ -55,7 +55,7 @@ class HFLLM(LLM):
             dtype = "float32"
         self.model: Any = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code,
                                                                **{dtype_kw: dtype})  # Any: close() sets None
-        self.model.to(self.device)  # type: ignore[arg-type]  # transformers: .to typed as unbound
+        self.model.to(self.device)  # type: ignore[arg-type, unused-ignore]  # transformers: .to typed as unbound
         self.model.eval()
         self.load_seconds = time.perf_counter() - t0
         self.batch_size = max(1, batch_size)
