@@ -255,6 +255,28 @@ def test_run_writes_a_report_that_matches_the_run(tmp_path):
     assert rep["level"] == "basic" and rep["selection_map"] is None
 
 
+def test_report_samples_past_its_cap_and_keeps_counts_exact(tmp_path):
+    """A run bigger than the report's sample: the dataset panels and distributions use a seeded sample of that
+    size (memory bounded), the funnel and drop reasons stay exact, and the page says it sampled."""
+    import codecurate as cc
+    from codecurate.analysis.run_report import run_report, run_report_html
+
+    run = cc.run_recipe(_recipe(tmp_path), output=tmp_path / "run", workers=1)
+    full = run_report(tmp_path / "run", "basic", sample=10**9)
+    rep = run_report(tmp_path / "run", "basic", sample=50)
+    n_in, n_out = run.summary["records_in"], run.summary["records_out"]
+    assert n_in > 50 and n_out > 50
+    assert rep["sampled"] == {"input": [50, n_in], "output": [50, n_out]}
+    assert full["sampled"] == {"input": [n_in, n_in], "output": [n_out, n_out]}
+    assert rep["funnel"] == full["funnel"] and rep["drops"] == full["drops"]
+    assert rep["analysis"]["datasets"][1]["records"] == 50
+    ba = rep["stats_before_after"]["len_code"]
+    assert ba["after"]["count"] == 50 and ba["before"]["count"] <= 100
+    out_ids = {r["id"] for r in run.records()}
+    assert "Sampling" in run_report_html(rep) and "Sampling" not in run_report_html(full)
+    assert len(out_ids) == n_out
+
+
 def test_report_off_and_report_failure_never_fail_the_run(tmp_path, monkeypatch):
     import codecurate as cc
     import codecurate.analysis

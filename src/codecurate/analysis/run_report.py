@@ -28,10 +28,11 @@ import pyarrow.parquet as pq
 
 from codecurate.analysis import svg
 from codecurate.analysis.analyze import AnalyzeOptions, analyze, _json_default
-from codecurate.analysis.load import AnalysisError, Dataset, read_shards, stage_dirs
+from codecurate.analysis.load import AnalysisError, Dataset, stage_dirs
 from codecurate.analysis.report_html import dataset_panels, page, panel, pct, table
 from codecurate.analysis.stats import hist_counts, shared_edges, summary
 from codecurate.io import loads
+from codecurate.pipeline.shards import RECORD_SCHEMA
 
 COST_KEYS = ("llm_calls", "llm_prompt_tokens", "llm_completion_tokens", "llm_cache_hits", "llm_errors", "llm_ms",
              "sandbox_programs")
@@ -60,13 +61,39 @@ def _ledger(d: Path, columns=("id", "reason", "detail", "record")):
     return [pq.read_table(p, columns=list(columns)) for p in paths]
 
 
-def _stats_column(d: Path, with_id: bool = False):
-    """Only the ``stats`` (and ``id``) column of a stage's data shards: the text columns stay on disk."""
+def read_sample(paths: list[Path], columns: list[str] | None, cap: int | None, seed: int = 42):
+    """The rows of the Parquet shards ``paths`` (only ``columns``), or, past ``cap`` rows in all, a seeded
+    uniform sample of ``cap`` of them in dataset order, read one shard at a time (peak memory: one shard plus
+    the sample). Returns (table, rows in all)."""
     import pyarrow as pa
 
+    sizes = [pq.ParquetFile(p).metadata.num_rows for p in paths]
+    total = int(sum(sizes))
+    pick = None
+    if cap is not None and total > cap:
+        pick = np.sort(np.random.default_rng(seed).choice(total, size=cap, replace=False))
+    tables, start = [], 0
+    for p, n in zip(paths, sizes):
+        if pick is None:
+            tables.append(pq.read_table(p, columns=columns))
+        else:
+            lo, hi = np.searchsorted(pick, [start, start + n])
+            if hi > lo:
+                tables.append(pq.read_table(p, columns=columns).take(pick[lo:hi] - start))
+        start += n
+    if tables:
+        t = pa.concat_tables(tables)
+        if columns is None:
+            t = t.select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
+        return t, total
+    empty = RECORD_SCHEMA.empty_table()
+    return (empty if columns is None else empty.select(columns)), 0
+
+
+def _stats_column(d: Path, with_id: bool = False, cap: int | None = None):
+    """Only the ``stats`` (and ``id``) column of a stage's data shards: the text columns stay on disk."""
     cols = ["id", "stats"] if with_id else ["stats"]
-    tables = [pq.read_table(p, columns=cols) for p in sorted(d.glob("data-*.parquet"))]
-    return pa.concat_tables(tables) if tables else pa.table({c: pa.array([], pa.string()) for c in cols})
+    return read_sample(sorted(d.glob("data-*.parquet")), cols, cap)[0]
 
 
 def _stage_info(run_dir: Path) -> list[dict]:
@@ -104,10 +131,13 @@ def _yield(stages: list[dict], final_ids: set[str]) -> list[dict]:
     """Per expander stage and method: records created, kept by the stage, still in the final output."""
     out = []
     prev_ids: set[str] | None = None
-    for s in stages:
+    for i, s in enumerate(stages):
         d = s["dir"]
         if d is None:
             prev_ids = None
+            continue
+        if not (s.get("created", 0) > 0 or (i + 1 < len(stages) and stages[i + 1].get("created", 0) > 0)):
+            prev_ids = None  # ids are read only next to an expander stage (a run without one reads none)
             continue
         data_ids = _ids(sorted(d.glob("data-*.parquet")))
         if s.get("created", 0) > 0 and prev_ids is not None:
@@ -130,9 +160,10 @@ def _yield(stages: list[dict], final_ids: set[str]) -> list[dict]:
     return out
 
 
-def _stats_before_after(stages: list[dict], out_table) -> dict:
+def _stats_before_after(stages: list[dict], out_table, cap: int | None = None) -> dict:
     """For each numeric stat: values over every record entering the stage that first wrote it (its data plus
-    its ledger) and over the final output."""
+    its ledger) and over the final output; past ``cap`` records, over seeded samples of ``cap`` data rows and
+    ``cap`` ledger rows per stage."""
     from codecurate.analysis.stats import numeric_stats
 
     after = numeric_stats(out_table)
@@ -146,9 +177,9 @@ def _stats_before_after(stages: list[dict], out_table) -> dict:
         new = [k for k in keys if k not in first]
         if not new and not (s["stats"].get("counts", {}).get("dropped")):
             continue
-        data = numeric_stats(_stats_column(d))
+        data = numeric_stats(_stats_column(d, cap=cap))
         led_vals: dict[str, list] = defaultdict(list)
-        for t in _ledger(d, ("record",)):
+        for t in [read_sample(sorted(d.glob("ledger-*.parquet")), ["record"], cap)[0]]:
             for rec in t.column("record").to_pylist():
                 r = loads(rec) if rec else {}
                 for k, v in ((r.get("stats") or {}) if isinstance(r, dict) else {}).items():
@@ -228,8 +259,15 @@ def _clusters(stages: list[dict], final_ids: set[str]) -> dict | None:
     return None
 
 
-def run_report(run_dir: str | Path, level: str = "basic", options: AnalyzeOptions | None = None) -> dict:
-    """The report of a finished run as a dict (see the module docstring)."""
+REPORT_SAMPLE = 20_000  # records per side the basic report analyses (the funnel and reasons stay exact)
+
+
+def run_report(run_dir: str | Path, level: str = "basic", options: AnalyzeOptions | None = None,
+               sample: int | None = None) -> dict:
+    """The report of a finished run as a dict (see the module docstring). ``sample``: past this many records,
+    the dataset panels and the before/after distributions use a seeded sample of this many records of the
+    input, of the output and of each stage (default: ``REPORT_SAMPLE`` for ``basic``, all for ``full``), so
+    the report's memory does not grow with the run; counts, the funnel and the drop reasons are exact."""
     import codecurate
 
     run_dir = Path(run_dir)
@@ -245,10 +283,14 @@ def run_report(run_dir: str | Path, level: str = "basic", options: AnalyzeOption
         full = level == "full"
         options = AnalyzeOptions(embeddings=full, contamination=full, near_dup=full, static=full,
                                  code_sample=5000 if full else 0, map_points=1500 if full else 0)
-    in_table = read_shards(sorted(stages[0]["dir"].glob("data-*.parquet")))
+    cap = sample if sample is not None else (REPORT_SAMPLE if level == "basic" else None)
+    in_table, n_in = read_sample(sorted(stages[0]["dir"].glob("data-*.parquet")), None, cap, options.seed)
     last = stages[-1]["dir"]
-    out_table = read_shards(sorted(last.glob("data-*.parquet")))
-    final_ids = set(out_table.column("id").to_pylist())
+    out_table, n_out = read_sample(sorted(last.glob("data-*.parquet")), None, cap, options.seed)
+    needs_ids = level == "full" or any(s.get("created", 0) > 0 or "cluster" in (s["stats"].get("numeric") or {})
+                                       for s in stages)
+    # membership in the output, for expander yield, clusters and the map: only when one of them is shown
+    final_ids = set(_ids(sorted(last.glob("data-*.parquet")))) if needs_ids else set()
     name = summary_.get("recipe", run_dir.name)
     analysis = analyze([], options=options, datasets=[Dataset("input", str(stages[0]["dir"]), in_table),
                                                      Dataset("output", str(last), out_table)])
@@ -262,7 +304,8 @@ def run_report(run_dir: str | Path, level: str = "basic", options: AnalyzeOption
                       **{k: (s["stats"].get("counters") or {}).get(k) for k in COST_KEYS}} for s in stages],
            "counters": {s["stage"]: s["stats"].get("counters") or {} for s in stages if s["stats"].get("counters")},
            "yield": _yield(stages, final_ids),
-           "stats_before_after": _stats_before_after(stages, out_table),
+           "sampled": {"input": [in_table.num_rows, n_in], "output": [out_table.num_rows, n_out]},
+           "stats_before_after": _stats_before_after(stages, out_table, cap),
            "clusters": _clusters(stages, final_ids),
            "selection_map": _selection_map(stages, in_table, final_ids, options) if level == "full" else None,
            "analysis": analysis}
@@ -314,6 +357,12 @@ def run_report_html(rep: dict) -> str:
                            table(["method", "created", "kept", "in output", "yield"],
                                  [[m, v["created"], v["kept"], v["in_output"], pct(v["yield"])]
                                   for m, v in y["methods"].items()], num_cols=(1, 2, 3, 4))))
+    smp = rep.get("sampled") or {}
+    if any(v[0] < v[1] for v in smp.values()):
+        P.append(panel("sampling", "Sampling", "The dataset panels and the before/after distributions below come "
+                       "from seeded uniform samples: " + ", ".join(f"{k} {v[0]:,} of {v[1]:,} records"
+                                                                  for k, v in smp.items()) +
+                       " (and as many per stage); the funnel, the drop reasons and the costs above are exact.", ""))
     for k, v in rep["stats_before_after"].items():
         P.append(panel(f"ba-{k.replace('.', '-')}", f"stats.{k}: before / after",
                        f"stats.{k} over the {v['before']['count']:,} records entering {v['stage']} (kept or dropped) "

@@ -21,8 +21,11 @@ reason. An op can also set a record aside on purpose by raising ``DropRecord(rea
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -249,7 +252,14 @@ class Expander(Op[C]):
 
 
 class GlobalOp(Op[C]):
-    """Two phases: ``map_batch`` (parallel, per batch) and ``reduce`` (once, over all payloads in order)."""
+    """Two phases: ``map_batch`` (parallel, per batch) and ``reduce`` (once, over all payloads in order).
+
+    The runner goes through the out-of-core pair ``map_shard`` / ``reduce_shards``: each shard task writes its
+    payloads to a directory of its own in the stage directory (so payloads never travel through the driver),
+    and ``reduce_shards`` yields the decisions shard by shard (so the driver never holds a decision per record
+    of the whole dataset). The defaults pickle ``map_batch``'s payloads and call ``reduce`` on all of them; an
+    op whose payloads grow with the data (MinHash signatures and shingle sets, hashes) overrides both to read
+    them back column by column from memory-mapped files."""
 
     kind: ClassVar[OpKind] = "global"
 
@@ -258,3 +268,26 @@ class GlobalOp(Op[C]):
 
     def reduce(self, payloads: list[Any]) -> list[Decision]:
         return [Decision() for _ in payloads]
+
+    # -- out of core (what the runner calls) ----------------------------------------------------------------
+    def map_shard(self, records: list[dict], path: Path) -> None:
+        """Write the payloads of one shard's ``records`` under the (existing, empty) directory ``path``."""
+        payloads = self.map_batch(records)
+        if len(payloads) != len(records):
+            raise OpError(f"op {self.name!r}: map_batch returned {len(payloads)} payloads for {len(records)} "
+                          "records")
+        with open(path / "payloads.pkl", "wb") as fh:
+            pickle.dump(payloads, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def reduce_shards(self, paths: list[Path], sizes: list[int]) -> Iterator[list[Decision]]:
+        """Decisions for the shards whose payloads ``map_shard`` wrote under ``paths`` (``sizes[k]`` records
+        each, dataset order): one list per shard, in order."""
+        lists = []
+        for p in paths:
+            with open(p / "payloads.pkl", "rb") as fh:  # written by this run's own map tasks
+                lists.append(pickle.load(fh))
+        decisions = self.reduce([x for pl in lists for x in pl])
+        pos = 0
+        for n in sizes:
+            yield decisions[pos:pos + n]
+            pos += n

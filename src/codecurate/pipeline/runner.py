@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import os
+import pickle
 import re
 import shutil
 import time
@@ -236,16 +237,23 @@ def run_shard_task(task: dict) -> dict:
                          res.created, res.counters, numeric)
 
 
-def map_shard_task(task: dict) -> tuple[list[Any], Counter]:
-    """A global op's map phase on one shard: its payloads, and the counters the op raised meanwhile."""
+def _payload_dir(out_dir: Path, k: int) -> Path:
+    return Path(out_dir) / f"payload-{k:05d}"
+
+
+def map_shard_task(task: dict) -> dict:
+    """A global op's map phase on one shard: the payloads go to ``payload-KKKKK/`` in the stage directory
+    (never through the driver); returns the shard's record count and the counters the op raised meanwhile."""
     op = _get_op(task["spec"])
     assert isinstance(op, GlobalOp)  # the runner sends only global ops' stages here
     op.ensure_setup()
     records = sh.table_to_records(sh.read_table(Path(task["in_path"])), _reads(op))
-    payloads = op.map_batch(records)
-    if len(payloads) != len(records):
-        raise AccountingError(f"op {op.name!r}: map_batch returned {len(payloads)} payloads for {len(records)} records")
-    return payloads, op.take_counters()
+    path = _payload_dir(task["out_dir"], task["k"])
+    if path.exists():  # a killed earlier attempt
+        shutil.rmtree(path)
+    path.mkdir()
+    op.map_shard(records, path)
+    return {"k": task["k"], "in": len(records), "counters": op.take_counters()}
 
 
 def _reads(op: Op) -> set[str] | None:
@@ -255,7 +263,11 @@ def _reads(op: Op) -> set[str] | None:
 
 def apply_shard_task(task: dict) -> dict:
     table = sh.read_table(Path(task["in_path"]))
-    decisions: list[Decision] = task["decisions"]
+    with open(task["decisions_path"], "rb") as fh:  # written by this run's reduce
+        decisions: list[Decision] = pickle.load(fh)
+    if len(decisions) != table.num_rows:
+        raise AccountingError(f"stage {task['stage']!r}: {len(decisions)} decisions for the {table.num_rows} "
+                              f"records of shard {task['k']}")
     with_stats = any(d.stats for d in decisions)
     cols = {"id", "stats"} if with_stats else {"id"}
     records = sh.table_to_records(table, cols)
@@ -475,8 +487,8 @@ class Runner:
             if prog:
                 prog.advance(task_id, info["in"] if isinstance(info, dict) else len(info[0]))
 
-        tasks: list[dict[str, Any]] = [{"spec": spec, "in_path": str(p), "out_dir": str(d), "k": k, "stage": st.name}
-                 for k, p in enumerate(in_paths)]
+        tasks: list[dict[str, Any]] = [{"spec": spec, "in_path": str(p), "out_dir": str(d), "k": k,
+                                        "stage": st.name} for k, p in enumerate(in_paths)]
         infos: dict[int, dict] = {}
         if keep_done:
             for t in tasks:
@@ -486,26 +498,7 @@ class Runner:
         todo = [t for t in tasks if t["k"] not in infos]
         counters: Counter = Counter()  # raised outside any one shard: a global op's map and reduce phases
         if issubclass(cls, GlobalOp):
-            mapped = self.executor.map(map_shard_task, todo, parallel, on_done=advance)
-            payload_lists = [pl for pl, _ in mapped]
-            for _, c in mapped:
-                counters.update(c)
-            payloads = [p for pl in payload_lists for p in pl]
-            op = _get_op(spec)
-            assert isinstance(op, GlobalOp)
-            op.ensure_setup()
-            decisions = op.reduce(payloads)
-            if len(decisions) != len(payloads):
-                raise AccountingError(f"op {st.op!r}: reduce returned {len(decisions)} decisions for "
-                                      f"{len(payloads)} records")
-            counters.update(op.take_counters())
-            pos = 0
-            for t, pl in zip(todo, payload_lists):
-                t["decisions"] = decisions[pos:pos + len(pl)]
-                pos += len(pl)
-            # applying decisions needs no model: CPU tasks on Ray, this process locally as before
-            for info in self.executor.map(apply_shard_task, todo, "light" if parallel == "model" else parallel):
-                infos[info["k"]] = info
+            infos.update(self._global_op(spec, d, todo, parallel, advance, counters))
         else:
             for info in self.executor.map(run_shard_task, todo, parallel, on_done=advance):
                 infos[info["k"]] = info
@@ -540,6 +533,38 @@ class Runner:
         self._report(StageReport(i, st.name, st.op, counts["in"], counts["out"], counts["dropped"], counts["created"],
                                  secs, reasons=dict(reasons)))
         return d, m
+
+    def _global_op(self, spec: dict, d: Path, todo: list[dict], parallel: bool | str, advance,
+                   counters: Counter) -> dict[int, dict]:
+        """Map (payloads spilled to ``payload-KKKKK/`` by the shard tasks), reduce in this process shard by shard
+        (each shard's decisions pickled to ``decisions-KKKKK.pkl``), then apply the decisions per shard. The
+        driver holds what the op's ``reduce_shards`` holds, never every payload or every decision."""
+        mapped = self.executor.map(map_shard_task, todo, parallel, on_done=advance)
+        for m in mapped:
+            counters.update(m["counters"])
+        sizes = [m["in"] for m in mapped]
+        op = _get_op(spec)
+        assert isinstance(op, GlobalOp)
+        op.ensure_setup()
+        produced = op.reduce_shards([_payload_dir(d, t["k"]) for t in todo], sizes)
+        for t, n in zip(todo, sizes):
+            decisions = next(produced, None)
+            if decisions is None or len(decisions) != n:
+                raise AccountingError(f"op {spec['op']!r}: reduce gave {'no' if decisions is None else len(decisions)}"
+                                      f" decisions for the {n} records of shard {t['k']}")
+            t["decisions_path"] = str(d / f"decisions-{t['k']:05d}.pkl")
+            atomic_write_bytes(Path(t["decisions_path"]), pickle.dumps(decisions, protocol=pickle.HIGHEST_PROTOCOL))
+        if next(produced, None) is not None:
+            raise AccountingError(f"op {spec['op']!r}: reduce gave decisions for more shards than {len(todo)}")
+        counters.update(op.take_counters())
+        infos = {}
+        # applying decisions needs no model: CPU tasks on Ray, this process locally as before
+        for info in self.executor.map(apply_shard_task, todo, "light" if parallel == "model" else parallel):
+            infos[info["k"]] = info
+        for t in todo:  # the spilled payloads and decisions are scratch: the shards now hold the result
+            shutil.rmtree(_payload_dir(d, t["k"]), ignore_errors=True)
+            Path(t["decisions_path"]).unlink(missing_ok=True)
+        return infos
 
     def _report(self, rep: StageReport) -> None:
         self.reports.append(rep)

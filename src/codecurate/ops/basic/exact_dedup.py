@@ -6,9 +6,11 @@ joined with a separator, so instruction+code pairs are compared as a pair.
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any
+from pathlib import Path
 
+import numpy as np
 import xxhash
 
 from codecurate.pipeline.op import top_fields, Decision, FieldsConfig, GlobalOp
@@ -16,6 +18,7 @@ from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
 _WS = re.compile(r"\s+")
+_DIGEST = np.dtype((np.void, 16))  # one xxh3-128 digest; np.unique compares them bytewise
 
 
 class ExactDedupConfig(FieldsConfig):
@@ -35,9 +38,10 @@ class ExactDedup(GlobalOp[ExactDedupConfig]):
     def reads(self):
         return top_fields(self.config.fields)
 
-    def map_batch(self, records):
+    def _hashes(self, records: list[dict]) -> np.ndarray:
+        """xxh3-128 digests of the normalized fields, one 16-byte row per record."""
         cfg = self.config
-        out = []
+        out = bytearray()
         for r in records:
             parts = []
             for f in cfg.fields:
@@ -47,16 +51,53 @@ class ExactDedup(GlobalOp[ExactDedupConfig]):
                 if cfg.lowercase:
                     t = t.lower()
                 parts.append(t)
-            out.append((r["id"], xxhash.xxh3_128_hexdigest("\x1f".join(parts).encode())))
-        return out
+            out += xxhash.xxh3_128_digest("\x1f".join(parts).encode())
+        return np.frombuffer(bytes(out), dtype=_DIGEST)
 
-    def reduce(self, payloads: list[Any]) -> list[Decision]:
-        first: dict[str, str] = {}
-        decisions = []
-        for rid, h in payloads:
-            if h in first:
-                decisions.append(Decision(False, f"exact_dedup: duplicate (of {first[h]})", detail={"kept": first[h]}))
-            else:
-                first[h] = rid
-                decisions.append(Decision(True))
-        return decisions
+    def map_batch(self, records):
+        return list(zip([r["id"] for r in records], self._hashes(records).tolist()))
+
+    def reduce(self, payloads):
+        digests = np.array([h for _, h in payloads], dtype=_DIGEST)
+        ids = [rid for rid, _ in payloads]
+        return self._decide(digests, lambda wanted: {i: ids[i] for i in wanted.tolist()}, [len(payloads)])[0]
+
+    def map_shard(self, records, path: Path) -> None:
+        """Out of core: 16 bytes per record and the shard's ids."""
+        self._hashes(records).tofile(path / "digests.bin")
+        (path / "ids.json").write_text(json.dumps([r["id"] for r in records]))
+
+    def reduce_shards(self, paths, sizes):
+        digests = np.concatenate([np.fromfile(p / "digests.bin", dtype=_DIGEST) for p in paths] or
+                                 [np.empty(0, dtype=_DIGEST)])
+        starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+
+        def ids(wanted: np.ndarray) -> dict[int, str]:  # read only the shards that hold a kept original
+            out: dict[int, str] = {}
+            ks = np.searchsorted(starts, wanted, side="right") - 1
+            for k in np.unique(ks).tolist():
+                part = json.loads((paths[k] / "ids.json").read_text())
+                out.update((i, part[i - int(starts[k])]) for i in wanted[ks == k].tolist())
+            return out
+
+        yield from self._decide(digests, ids, sizes)
+
+    def _decide(self, digests: np.ndarray, ids, sizes) -> list[list[Decision]]:
+        """Keep the first record of each digest; ``ids(indices)`` maps the kept originals' indices to ids."""
+        n = len(digests)
+        _, first_idx, inv = np.unique(digests, return_index=True, return_inverse=True)
+        first = first_idx[inv.ravel()]
+        dup = first != np.arange(n)
+        names = ids(np.unique(first[dup]))
+        out, pos = [], 0
+        for size in sizes:
+            decisions = []
+            for i in range(pos, pos + size):
+                if dup[i]:
+                    kept = names[int(first[i])]
+                    decisions.append(Decision(False, f"exact_dedup: duplicate (of {kept})", detail={"kept": kept}))
+                else:
+                    decisions.append(Decision(True))
+            out.append(decisions)
+            pos += size
+        return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from pydantic import model_validator
 
@@ -36,10 +38,24 @@ class RandomSelect(GlobalOp[RandomSelectConfig]):
         return set()
 
     def reduce(self, payloads):
-        n = len(payloads)
-        k = self.config.count if self.config.count is not None else int(round(self.config.fraction * n))
+        return self._decide([len(payloads)])[0]
+
+    def map_shard(self, records, path) -> None:
+        """Nothing to spill: the sample needs only the shard sizes."""
+
+    def reduce_shards(self, paths, sizes):
+        yield from self._decide(sizes)
+
+    def _decide(self, sizes: list[int]) -> list[list[Decision]]:
+        n = sum(sizes)
+        c = self.config
+        k = c.count if c.count is not None else int(round(cast(float, c.fraction) * n))  # the config sets one
         k = min(k, n)
         chosen = np.zeros(n, dtype=bool)
         chosen[np.random.default_rng(self.seed).choice(n, size=k, replace=False)] = True
-        return [Decision(True) if c else Decision(False, f"random_select: not among the {k} sampled of {n}")
-                for c in chosen]
+        keep, drop = Decision(True), Decision(False, f"random_select: not among the {k} sampled of {n}")
+        out, pos = [], 0
+        for size in sizes:
+            out.append([keep if c else drop for c in chosen[pos:pos + size].tolist()])
+            pos += size
+        return out

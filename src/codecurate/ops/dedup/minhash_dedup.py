@@ -62,8 +62,12 @@ representative's id, the record it was matched to, their code Jaccard and their 
 
 from __future__ import annotations
 
+import json
 import re
+from collections import OrderedDict
+from collections.abc import Iterator
 from itertools import chain
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -87,6 +91,7 @@ from codecurate.records import field_text, get_field
 
 CODE_FIELDS = ("code",)
 _WORD_RE = re.compile(r"\w+")
+OPEN_PARTS = 64  # shards whose shingle/word files stay memory-mapped at once in reduce_shards (file descriptors)
 
 
 class MinHashDedupConfig(FieldsConfig):
@@ -190,32 +195,61 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         """Sorted unique 64-bit shingle hashes of one record's ``fields``."""
         return self.shingle_sets([rec])[0]
 
-    def map_batch(self, records: list[dict]) -> list[Any]:
+    def map_columns(self, records: list[dict]) -> dict[str, Any]:
+        """The payloads of a batch, as columns: ``ids``; ``keys`` (bands x n band hashes, band-major);
+        ``nsh`` (shingles per record), ``length`` (characters in ``fields``), ``score`` (``score_field``, NaN
+        when missing); when verifying ``shingles``/``shoffs`` (flat sorted shingle hashes and offsets); with
+        an instruction check ``words``/``woffs`` (flat sorted word hashes and offsets)."""
         self.ensure_setup()
         c = self.config
         flat, offsets = self.shingle_sets(records)
-        words = self.instruction_words(records) if c.instruction_field else None
         used = self.bands * self.rows  # permutations past bands*rows would never be read
         sig = signatures(flat, offsets, self._a[:used], self._b[:used])
-        keys = band_hashes(sig, self.bands, self.rows)
+        cols: dict[str, Any] = {
+            "ids": [rec.get("id") for rec in records],
+            "keys": np.ascontiguousarray(band_hashes(sig, self.bands, self.rows).T),
+            "nsh": np.diff(offsets).astype(np.int64),
+            "length": np.array([sum(len(field_text(rec, f) or "") for f in c.fields) for rec in records],
+                               dtype=np.int64),
+            "score": np.array([_score(get_field(rec, c.score_field)) for rec in records]
+                              if c.keep == "score" and c.score_field else np.full(len(records), np.nan),
+                              dtype=np.float64),  # (keep: score requires score_field)
+        }
+        if c.verify:
+            cols["shingles"], cols["shoffs"] = np.ascontiguousarray(flat), offsets
+        if c.instruction_field:
+            cols["words"], cols["woffs"] = self.instruction_words(records)
+        return cols
+
+    def map_batch(self, records: list[dict]) -> list[Any]:
+        """Per record: (id, band keys, shingle hashes or None, shingle count, length, score or None, word
+        hashes or None), numeric arrays as raw bytes (they pickle ~10x faster than arrays)."""
+        cols = self.map_columns(records)
         out = []
-        for i, rec in enumerate(records):
-            score = None
-            if c.keep == "score":
-                assert c.score_field is not None  # the config requires it with keep: score
-                v = get_field(rec, c.score_field)
-                score = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-            length = sum(len(field_text(rec, f) or "") for f in c.fields)
-            lo, hi = int(offsets[i]), int(offsets[i + 1])
-            # raw bytes, not arrays: payloads cross process boundaries, and bytes pickle ~10x faster
-            out.append((rec.get("id"), keys[i].tobytes(), flat[lo:hi].tobytes() if c.verify else None, hi - lo,
-                        length, score, words[i] if words is not None else None))
+        for i, rid in enumerate(cols["ids"]):
+            sh = (cols["shingles"][cols["shoffs"][i]:cols["shoffs"][i + 1]].tobytes()
+                  if "shingles" in cols else None)
+            wd = cols["words"][cols["woffs"][i]:cols["woffs"][i + 1]].tobytes() if "words" in cols else None
+            score = float(cols["score"][i])
+            out.append((rid, cols["keys"][:, i].tobytes(), sh, int(cols["nsh"][i]), int(cols["length"][i]),
+                        None if np.isnan(score) else score, wd))
         return out
 
-    def instruction_words(self, records: list[dict]) -> list[bytes]:
-        """Per record: the sorted unique 64-bit hashes of the lower-cased words (``\\w+``) of
-        ``instruction_field``, as bytes (empty when the record has no instruction). Words are hashed through
-        the shared token vocabulary (each distinct word once per process), grouped with one sort."""
+    def map_shard(self, records: list[dict], path: Path) -> None:
+        """Out of core: the columns of ``map_columns`` as files under ``path`` (``keys.bin`` band-major, so
+        the reduce reads one band of every shard at a time; ``.npy`` arrays it memory-maps; ``ids.json``)."""
+        cols = self.map_columns(records)
+        cols["keys"].tofile(path / "keys.bin")
+        np.savez(path / "cols.npz", nsh=cols["nsh"], length=cols["length"], score=cols["score"])
+        for name in ("shingles", "shoffs", "words", "woffs"):
+            if name in cols:
+                np.save(path / f"{name}.npy", cols[name])
+        (path / "ids.json").write_text(json.dumps(cols["ids"]))
+
+    def instruction_words(self, records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """Per record the sorted unique 64-bit hashes of the lower-cased words (``\\w+``) of
+        ``instruction_field``, flat with offsets (none when the record has no instruction). Words are hashed
+        through the shared token vocabulary (each distinct word once per process), grouped with one sort."""
         assert self.config.instruction_field is not None  # called only when it is set
         lists = [_WORD_RE.findall((field_text(rec, self.config.instruction_field) or "").lower()) for rec in records]
         lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
@@ -225,72 +259,101 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         flat = flat.copy()
         for i in range(len(lists)):  # group_unique orders by the top 53 bits; searches below need full order
             flat[offsets[i]:offsets[i + 1]].sort()
-        return [flat[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(lists))]
+        return flat, offsets
 
     # -- reduce -------------------------------------------------------------------------------------------
     def reduce(self, payloads: list[Any]) -> list[Decision]:
+        """In memory: ``map_batch`` payloads of the whole dataset, in order."""
         self.ensure_setup()
-        c = self.config
-        n = len(payloads)
-        if n == 0:
+        if not payloads:
             return []
-        keys = np.frombuffer(b"".join(p[1] for p in payloads), dtype=np.uint64).reshape(n, -1)
-        valid = np.array([p[3] > 0 for p in payloads], dtype=bool)
-        self.count("empty", int((~valid).sum()))
-        pairs = candidate_pairs(keys, valid, window=c.max_bucket_leaders)
-        self.count("candidate_pairs", len(pairs))
-        order = self._priority(payloads)
-        self._prepare_instructions(payloads)
-        if c.clustering == "star":
-            return self._star(payloads, pairs, order)
-        return self._components(payloads, pairs, order)
+        cols = _Columns([_MemoryPart.from_payloads(payloads, self.bands)], self.bands)
+        clusters = self._cluster(cols)
+        return self._decisions(cols, clusters, 0, cols.n, self._ids_needed(cols, clusters))
 
-    def _prepare_instructions(self, payloads: list[Any]) -> None:
-        """Instruction word sets, flat, and for ``idf`` weighting each word's weight log((N + 1) / df) over
-        the N records that have an instruction, so words every task shares ("write", "function", "the")
-        count little and the words that name the task count most."""
-        self._words = None
-        if not self.config.instruction_field:
+    def reduce_shards(self, paths: list[Path], sizes: list[int]) -> Iterator[list[Decision]]:
+        """Out of core: the shards ``map_shard`` wrote. The driver holds a few numbers per record (band keys of
+        one band at a time, shingle counts, lengths, scores, cluster arrays), the instruction vocabulary, and
+        ids only of kept representatives; shingle and word sets are memory-mapped and read per candidate
+        pair."""
+        self.ensure_setup()
+        cols = _Columns([_DiskPart(p, n) for p, n in zip(paths, sizes)], self.bands)
+        if cols.n == 0:
+            yield from ([] for _ in sizes)
             return
-        lens = np.array([len(p[6]) // 8 for p in payloads], dtype=np.int64)
-        self._words = np.frombuffer(b"".join(p[6] for p in payloads), dtype=np.uint64)
-        self._woffs = np.concatenate(([0], np.cumsum(lens)))
-        self._weights = self._totals = None
-        if self.config.instruction_weighting == "idf" and len(self._words):
-            _, inv, df = np.unique(self._words, return_inverse=True, return_counts=True)
-            self._weights = np.log((int((lens > 0).sum()) + 1) / df)[inv.ravel()]
-            cs = np.concatenate(([0.0], np.cumsum(self._weights)))
-            self._totals = cs[self._woffs[1:]] - cs[self._woffs[:-1]]
+        clusters = self._cluster(cols)
+        ids = self._ids_needed(cols, clusters)
+        for k in range(len(sizes)):
+            yield self._decisions(cols, clusters, int(cols.starts[k]), int(cols.starts[k + 1]), ids)
+
+    def _cluster(self, cols: _Columns) -> dict[str, np.ndarray]:
+        c = self.config
+        valid = cols.nsh > 0
+        self.count("empty", int((~valid).sum()))
+        pairs = candidate_pairs(_BandView(cols), valid, window=c.max_bucket_leaders)
+        self.count("candidate_pairs", len(pairs))
+        order = self._priority(cols)
+        self._prepare_instructions(cols)
+        if c.clustering == "star":
+            return self._star(cols, pairs, order)
+        return self._components(cols, pairs, order)
+
+    def _prepare_instructions(self, cols: _Columns) -> None:
+        """For ``idf`` weighting: the instruction vocabulary (sorted word hashes), each word's weight
+        log((N + 1) / df) over the N records that have an instruction, so words every task shares ("write",
+        "function", "the") count little and the words that name the task count most, and each record's total
+        weight. Document frequencies are counted shard by shard."""
+        self._cols = cols
+        self._vocab = self._wts = self._totals = None
+        if not self.config.instruction_field or self.config.instruction_weighting != "idf":
+            return
+        uniq = [np.unique(part.words()) for part in cols.parts]
+        allw = np.concatenate(uniq) if uniq else np.empty(0, np.uint64)
+        if not len(allw):
+            return
+        # per-record word sets are unique, so a word's count over all records is its document frequency
+        vocab, inv = np.unique(allw, return_inverse=True)
+        df = np.zeros(len(vocab), dtype=np.int64)
+        pos = 0
+        for part, u in zip(cols.parts, uniq):
+            w = part.words()
+            df[inv[pos:pos + len(u)]] += np.bincount(np.searchsorted(u, w), minlength=len(u))
+            pos += len(u)
+        n_with = sum(int((np.diff(part.woffs()) > 0).sum()) for part in cols.parts)
+        self._vocab, self._wts = vocab, np.log((n_with + 1) / df)
+        totals = []
+        for part in cols.parts:
+            cs = np.concatenate(([0.0], np.cumsum(self._wts[np.searchsorted(vocab, part.words())])))
+            wo = part.woffs()
+            totals.append(cs[wo[1:]] - cs[wo[:-1]])
+        self._totals = np.concatenate(totals)
 
     def instruction_similarity(self, i: int, j: int) -> float | None:
         """Similarity of records i and j's instruction word sets (None when either has none): IDF-weighted
         Jaccard, or plain Jaccard with ``instruction_weighting: none``."""
-        assert self._words is not None  # called only when the payloads carry instruction words
-        (ai, aj), (bi, bj) = self._woffs[i:i + 2], self._woffs[j:j + 2]
-        if ai == aj or bi == bj:
+        a, b = self._cols.words(i), self._cols.words(j)
+        if not len(a) or not len(b):
             return None
-        a, b = self._words[ai:aj], self._words[bi:bj]
         pos = np.searchsorted(b, a)
         pos[pos == len(b)] = 0
         shared = b[pos] == a  # a's words that b has (both sorted, unique)
-        if self._weights is None or self._totals is None:  # set together
+        if self._wts is None or self._vocab is None or self._totals is None:  # set together
             inter = float(shared.sum())
             return inter / (len(a) + len(b) - inter)
-        inter = float(self._weights[ai:aj][shared].sum())
+        inter = float(self._wts[np.searchsorted(self._vocab, a[shared])].sum())
         union = self._totals[i] + self._totals[j] - inter
         return inter / union if union > 0 else 1.0
 
-    def _similar(self, payloads: list[Any], i: int, j: int) -> tuple[bool, float, float]:
+    def _similar(self, cols: _Columns, i: int, j: int) -> tuple[bool, float, float]:
         """(duplicate?, code Jaccard, instruction similarity); NaN for what was not computed."""
         jac = sim = float("nan")
         if self.config.verify:
-            jac = jaccard_sorted(np.frombuffer(payloads[i][2], dtype=np.uint64),
-                                 np.frombuffer(payloads[j][2], dtype=np.uint64))
+            jac = jaccard_sorted(cols.shingles(i), cols.shingles(j))
             self.count("verified_pairs")
             if jac < self.config.threshold:
                 self.count("rejected_pairs")
                 return False, jac, sim
-        if self._words is not None:
+        if self.config.instruction_field:
             s = self.instruction_similarity(i, j)
             if s is not None:
                 sim = s
@@ -305,21 +368,22 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
             return False, jac, sim
         return True, jac, sim
 
-    def _priority(self, payloads: list[Any]) -> list[int]:
+    def _priority(self, cols: _Columns) -> np.ndarray:
         """Record indices, best to keep first: dataset order, or longest, or highest score (missing last)."""
         c = self.config
-        n = len(payloads)
+        idx = np.arange(cols.n)
         if c.keep == "longest":
-            return sorted(range(n), key=lambda i: (-payloads[i][4], i))
+            return np.lexsort((idx, -cols.length))
         if c.keep == "score":
-            return sorted(range(n), key=lambda i: (payloads[i][5] is None, -(payloads[i][5] or 0.0), i))
-        return list(range(n))
+            missing = np.isnan(cols.score)
+            return np.lexsort((idx, -np.where(missing, 0.0, cols.score), missing))
+        return idx
 
-    def _star(self, payloads: list[Any], pairs: np.ndarray, order: list[int]) -> list[Decision]:
+    def _star(self, cols: _Columns, pairs: np.ndarray, order: np.ndarray) -> dict[str, np.ndarray]:
         """Greedy star clustering: walk records best-first; a record not yet removed is kept and removes
         every candidate neighbour not yet decided whose verified Jaccard with it is >= threshold. Every
         removed record is thus a verified near-duplicate of a kept one (no chains)."""
-        n = len(payloads)
+        n = cols.n
         both = np.concatenate([pairs, pairs[:, ::-1]])
         both = both[np.lexsort((both[:, 1], both[:, 0]))]
         starts = np.searchsorted(both[:, 0], np.arange(n + 1))
@@ -329,33 +393,30 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         rep_s = np.full(n, np.nan)
         kept = np.zeros(n, dtype=bool)
         rank = np.empty(n, dtype=np.int64)
-        rank[np.array(order, dtype=np.int64)] = np.arange(n)
-        for i in order:
+        rank[order] = np.arange(n)
+        has_nbr = np.diff(starts) > 0
+        for i in order[has_nbr[order]].tolist():  # a record without candidates is kept alone
             if rep[i] >= 0:
                 continue
             kept[i] = True
             for j in nbr[starts[i]:starts[i + 1]].tolist():
                 if rep[j] >= 0 or kept[j] or rank[j] < rank[i]:
                     continue
-                ok, jac, sim = self._similar(payloads, i, j)
+                ok, jac, sim = self._similar(cols, i, j)
                 if ok:
                     rep[j], rep_j[j], rep_s[j] = i, jac, sim
-        size = np.bincount(rep[rep >= 0], minlength=n) + 1
-        decisions = []
-        for i, p in enumerate(payloads):
-            if rep[i] < 0:
-                decisions.append(Decision(stats={"dup_cluster": i, "dup_cluster_size": int(size[i])})
-                                 if size[i] > 1 else Decision())
-                continue
-            r = int(rep[i])
-            decisions.append(self._removed(payloads, r, r, int(size[r]), r, float(rep_j[i]), float(rep_s[i])))
+        removed = rep >= 0
+        size = np.bincount(rep[removed], minlength=n) + 1
         self.count("clusters", int((size > 1).sum()))
-        return decisions
+        keeper = np.where(removed, rep, np.arange(n))
+        cluster = np.where(removed, rep, np.where(size > 1, np.arange(n), -1))
+        return {"cluster": cluster, "keeper": keeper, "size": size[keeper], "matched": rep, "jac": rep_j,
+                "sim": rep_s}
 
-    def _components(self, payloads: list[Any], pairs: np.ndarray, order: list[int]) -> list[Decision]:
+    def _components(self, cols: _Columns, pairs: np.ndarray, order: np.ndarray) -> dict[str, np.ndarray]:
         """Peers' clustering: connected components of verified candidate edges (union-find); one record per
         component is kept, even where it is not itself similar to every removed member."""
-        n = len(payloads)
+        n = cols.n
         uf = UnionFind(n)
         link = np.full(n, -1, dtype=np.int64)
         link_j = np.full(n, np.nan)
@@ -363,7 +424,7 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         for i, j in pairs.tolist():
             if uf.find(i) == uf.find(j):
                 continue
-            ok, jac, sim = self._similar(payloads, i, j)
+            ok, jac, sim = self._similar(cols, i, j)
             if not ok:
                 continue
             uf.union(i, j)
@@ -372,33 +433,204 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
                     link[x], link_j[x], link_s[x] = y, jac, sim
         roots = uf.roots()
         sizes = np.bincount(roots, minlength=n)
-        reps: dict[int, int] = {}
-        for i in order:
-            reps.setdefault(int(roots[i]), i)
-        decisions = []
-        for i in range(n):
-            r = int(roots[i])
-            if sizes[r] < 2:
-                decisions.append(Decision())
-            elif reps[r] == i:
-                decisions.append(Decision(stats={"dup_cluster": r, "dup_cluster_size": int(sizes[r])}))
-            else:
-                decisions.append(self._removed(payloads, r, reps[r], int(sizes[r]), int(link[i]), float(link_j[i]),
-                                               float(link_s[i])))
-        self.count("clusters", len({int(roots[i]) for i in range(n) if sizes[roots[i]] > 1}))
-        return decisions
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        best = np.full(n, n, dtype=np.int64)  # per root: the rank of its best record by the keep rule
+        np.minimum.at(best, roots, rank)
+        self.count("clusters", int((sizes > 1).sum()))
+        multi = sizes[roots] > 1
+        return {"cluster": np.where(multi, roots, -1), "keeper": order[best[roots]], "size": sizes[roots],
+                "matched": link, "jac": link_j, "sim": link_s}
 
-    def _removed(self, payloads, cluster: int, rep: int, size: int, matched: int, jac: float,
-                 sim: float = float("nan")) -> Decision:
-        self.count("duplicates_removed")
-        rep_id = payloads[rep][0]
-        return Decision(
-            keep=False,
-            reason=f"near-duplicate of {rep_id} (cluster {cluster})",
-            stats={"dup_cluster": cluster, "dup_cluster_size": size},
-            detail={"cluster": cluster, "kept": rep_id, "cluster_size": size,
-                    "matched": payloads[matched][0] if matched >= 0 else None,
-                    "jaccard": None if np.isnan(jac) else round(jac, 4),
-                    "instruction_similarity": None if np.isnan(sim) else round(sim, 4),
-                    "keep_rule": self.config.keep},
-        )
+    def _ids_needed(self, cols: _Columns, cl: dict[str, np.ndarray]) -> dict[int, Any]:
+        """Ids of the records the ledger names (kept representatives, matched records), read shard by shard."""
+        removed = (cl["cluster"] >= 0) & (cl["keeper"] != np.arange(cols.n))
+        m = cl["matched"][removed]
+        return cols.ids(np.unique(np.concatenate([cl["keeper"][removed], m[m >= 0]])))
+
+    def _decisions(self, cols: _Columns, cl: dict[str, np.ndarray], lo: int, hi: int,
+                   ids: dict[int, Any]) -> list[Decision]:
+        out = []
+        keep_rule = self.config.keep
+        for i in range(lo, hi):
+            cluster = int(cl["cluster"][i])
+            if cluster < 0:
+                out.append(Decision())
+                continue
+            keeper, size = int(cl["keeper"][i]), int(cl["size"][i])
+            stats = {"dup_cluster": cluster, "dup_cluster_size": size}
+            if keeper == i:
+                out.append(Decision(stats=stats))
+                continue
+            self.count("duplicates_removed")
+            matched = int(cl["matched"][i])
+            jac, sim = float(cl["jac"][i]), float(cl["sim"][i])
+            rep_id = ids[keeper]
+            out.append(Decision(
+                keep=False,
+                reason=f"near-duplicate of {rep_id} (cluster {cluster})",
+                stats=stats,
+                detail={"cluster": cluster, "kept": rep_id, "cluster_size": size,
+                        "matched": ids[matched] if matched >= 0 else None,
+                        "jaccard": None if np.isnan(jac) else round(jac, 4),
+                        "instruction_similarity": None if np.isnan(sim) else round(sim, 4),
+                        "keep_rule": keep_rule},
+            ))
+        return out
+
+
+def _score(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
+
+
+class _MemoryPart:
+    """One part of ``_Columns`` held in memory (``reduce`` over ``map_batch`` payloads)."""
+
+    def __init__(self, ids: list, keys: np.ndarray, nsh: np.ndarray, length: np.ndarray, score: np.ndarray,
+                 shingles: np.ndarray | None, shoffs: np.ndarray | None, words: np.ndarray | None,
+                 woffs: np.ndarray | None):
+        self.n = len(ids)
+        self._ids, self._keys, self.nsh, self.length, self.score = ids, keys, nsh, length, score
+        self._sh, self._shoffs, self._words, self._woffs = shingles, shoffs, words, woffs
+
+    @classmethod
+    def from_payloads(cls, payloads: list[Any], bands: int) -> _MemoryPart:
+        def flat(k: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+            if payloads[0][k] is None:
+                return None, None
+            lens = np.array([len(p[k]) // 8 for p in payloads], dtype=np.int64)
+            return (np.frombuffer(b"".join(p[k] for p in payloads), dtype=np.uint64),
+                    np.concatenate(([0], np.cumsum(lens))))
+
+        keys = np.frombuffer(b"".join(p[1] for p in payloads), dtype=np.uint64).reshape(len(payloads), bands).T
+        return cls([p[0] for p in payloads], keys, np.array([p[3] for p in payloads], dtype=np.int64),
+                   np.array([p[4] for p in payloads], dtype=np.int64),
+                   np.array([np.nan if p[5] is None else p[5] for p in payloads], dtype=np.float64),
+                   *flat(2), *flat(6))
+
+    def band(self, j: int) -> np.ndarray:
+        return self._keys[j]
+
+    def shingle_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self._sh is not None and self._shoffs is not None  # asked for only with verify
+        return self._sh, self._shoffs
+
+    def word_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self._words is not None and self._woffs is not None  # asked for only with instruction_field
+        return self._words, self._woffs
+
+    def words(self) -> np.ndarray:
+        assert self._words is not None
+        return self._words
+
+    def woffs(self) -> np.ndarray:
+        assert self._woffs is not None
+        return self._woffs
+
+    def ids(self) -> list:
+        return self._ids
+
+    def release(self) -> None:
+        pass
+
+
+class _DiskPart:
+    """One shard's payload files (``MinHashDedup.map_shard``): small per-record columns loaded, band keys read
+    one band at a time, shingle and word sets memory-mapped on demand (and released by ``_Columns``'s LRU)."""
+
+    def __init__(self, path: Path, n: int):
+        self.path, self.n = Path(path), n
+        with np.load(self.path / "cols.npz") as z:
+            self.nsh, self.length, self.score = z["nsh"], z["length"], z["score"]
+        if len(self.nsh) != n:
+            raise ValueError(f"{self.path}: payloads of {len(self.nsh)} records, the shard has {n}")
+        self._maps: dict[str, np.ndarray] = {}
+
+    def band(self, j: int) -> np.ndarray:
+        return np.fromfile(self.path / "keys.bin", dtype=np.uint64, count=self.n, offset=j * self.n * 8)
+
+    def _map(self, name: str) -> np.ndarray:
+        a = self._maps.get(name)
+        if a is None:
+            a = self._maps[name] = np.load(self.path / f"{name}.npy", mmap_mode="r")
+        return a
+
+    def shingle_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._map("shingles"), self._map("shoffs")
+
+    def word_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._map("words"), self._map("woffs")
+
+    def words(self) -> np.ndarray:
+        return np.load(self.path / "words.npy")
+
+    def woffs(self) -> np.ndarray:
+        return np.load(self.path / "woffs.npy")
+
+    def ids(self) -> list:
+        return json.loads((self.path / "ids.json").read_text())
+
+    def release(self) -> None:
+        self._maps.clear()
+
+
+class _Columns:
+    """The payloads of the whole dataset, read part by part: per-record numbers concatenated, band keys one
+    band at a time, one record's shingles or words on demand. At most ``open_parts`` parts keep memory maps
+    open (each map holds a file descriptor)."""
+
+    def __init__(self, parts: list, bands: int, open_parts: int | None = None):
+        self.parts, self.bands = parts, bands
+        self.starts = np.concatenate(([0], np.cumsum([p.n for p in parts]))).astype(np.int64)
+        self.n = int(self.starts[-1])
+        cat = (lambda name: np.concatenate([getattr(p, name) for p in parts]) if parts
+               else np.empty(0))
+        self.nsh, self.length, self.score = cat("nsh"), cat("length"), cat("score")
+        self._open: OrderedDict[int, None] = OrderedDict()
+        self._open_parts = open_parts or OPEN_PARTS
+
+    def _part(self, i: int) -> tuple[Any, int]:
+        k = int(np.searchsorted(self.starts, i, side="right")) - 1
+        if k in self._open:
+            self._open.move_to_end(k)
+        else:
+            self._open[k] = None
+            if len(self._open) > self._open_parts:
+                self.parts[self._open.popitem(last=False)[0]].release()
+        return self.parts[k], i - int(self.starts[k])
+
+    def band(self, j: int) -> np.ndarray:
+        return np.concatenate([p.band(j) for p in self.parts])
+
+    def shingles(self, i: int) -> np.ndarray:
+        part, li = self._part(i)
+        flat, offs = part.shingle_arrays()
+        return np.asarray(flat[offs[li]:offs[li + 1]])
+
+    def words(self, i: int) -> np.ndarray:
+        part, li = self._part(i)
+        flat, offs = part.word_arrays()
+        return np.asarray(flat[offs[li]:offs[li + 1]])
+
+    def ids(self, wanted: np.ndarray) -> dict[int, Any]:
+        """{global index: id} for the sorted indices ``wanted``, reading each part's ids once."""
+        out: dict[int, Any] = {}
+        ks = np.searchsorted(self.starts, wanted, side="right") - 1
+        for k in np.unique(ks).tolist():
+            part_ids = self.parts[k].ids()
+            for i in wanted[ks == k].tolist():
+                out[i] = part_ids[i - int(self.starts[k])]
+        return out
+
+
+class _BandView:
+    """``keys[idx, j]`` for ``lsh.candidate_pairs`` without the (n, bands) matrix: band ``j`` is read from
+    every part when asked for."""
+
+    def __init__(self, cols: _Columns):
+        self.cols = cols
+        self.shape = (cols.n, cols.bands)
+
+    def __getitem__(self, key: tuple[np.ndarray, int]) -> np.ndarray:
+        idx, j = key
+        return self.cols.band(j)[idx]
