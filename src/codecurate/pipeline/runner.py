@@ -181,7 +181,7 @@ def write_read_shard(items: list, d: Path, k: int, first_n: int, seen: dict[str,
                      on_error: str = "raise", path: str = "") -> dict:
     """Write read-stage shard ``k`` from its input items (records and BadLines, item ``first_n`` on): records
     to ``data-k``, bad lines (and, when ``seen`` is given, repeated ids) to ``ledger-k``. Returns counts, drop
-    reasons and the ids kept, in order. The serial and the parallel reader both write through here."""
+    reasons and 64-bit hashes of the ids kept. The serial and the parallel reader both write through here."""
     from codecurate.io import InputError
 
     batch, bad, reasons = [], [], Counter[str]()
@@ -208,7 +208,15 @@ def write_read_shard(items: list, d: Path, k: int, first_n: int, seen: dict[str,
         sh.write_ledger_shard(bad, d / f"ledger-{k:05d}.parquet")
     sh.write_records_shard(batch, d / f"data-{k:05d}.parquet")
     return {"k": k, "in": len(items), "out": len(batch), "bad": len(bad), "reasons": dict(reasons),
-            "ids": [x["id"] for x in batch]}
+            "id_hashes": _id_hashes([x["id"] for x in batch])}
+
+
+def _id_hashes(ids: list) -> bytes:
+    """64-bit hashes of record ids (8 bytes each): what the parallel reader's repeat check needs, at a fixed
+    cost per record (a hash collision only sends the read to the serial reader, which compares the ids)."""
+    import xxhash
+
+    return b"".join(xxhash.xxh3_64_digest(str(x).encode()) for x in ids)
 
 
 def read_shard_task(task: dict) -> dict:
@@ -418,14 +426,13 @@ class Runner:
                 prog.update(task, completed=done[0])
 
         infos = self.executor.map(read_shard_task, tasks, True, on_done=advance)
-        seen: set[str] = set()
-        for info in infos:
-            for rid in info["ids"]:
-                if rid in seen:
-                    shutil.rmtree(d)
-                    d.mkdir(parents=True)
-                    return None
-                seen.add(rid)
+        import numpy as np
+
+        hashes = np.frombuffer(b"".join(info.pop("id_hashes") for info in infos), dtype=np.uint64)
+        if len(np.unique(hashes)) != len(hashes):  # a repeated id (or, rarely, a hash collision)
+            shutil.rmtree(d)
+            d.mkdir(parents=True)
+            return None
         return infos
 
     def _read_done(self, d: Path, cfg: str, fp_in: str, t0: float, infos: list[dict], prog, task,
