@@ -459,7 +459,8 @@ class Runner:
     def _op_stage(self, i: int, prev_dir: Path, prev_m: dict, prog) -> tuple[Path, dict]:
         r = self.recipe
         st = r.stages[i - 1]
-        assert st.name is not None  # Recipe.from_dict names every stage
+        if st.name is None:  # a Recipe built without from_dict (which names every stage)
+            st.name = st.op
         d = self._stage_dir(i, st.name)
         cfg = r.stage_hash(i - 1)
         fp_in = prev_m["output_fingerprint"]
