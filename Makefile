@@ -26,7 +26,9 @@ demo: install
 	$(VENV)/bin/codecurate run recipes/quickstart.yaml
 	$(VENV)/bin/codecurate show runs/quickstart --samples 2
 
+# mypy first (config in pyproject.toml [tool.mypy]: src/codecurate must type-check), then the tests
 test: install
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 # the MBPP x {ori, cle, ref, sel, aug} x SmolLM2-135M (LoRA) study on CPU (not in CI)
@@ -37,4 +39,4 @@ bench: install
 	$(PY) benchmarks/bench_pipeline.py
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache .mypy_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -147,7 +147,10 @@ def _config_comments(config_cls) -> dict[str, str]:
         except (OSError, TypeError):
             continue
         try:
-            body = ast.parse(src).body[0].body
+            cls_node = ast.parse(src).body[0]
+            if not isinstance(cls_node, ast.ClassDef):
+                continue
+            body = cls_node.body
             comments: dict[int, str] = {}
             for tok in tokenize.generate_tokens(io.StringIO(src).readline):
                 if tok.type == tokenize.COMMENT:
@@ -161,11 +164,12 @@ def _config_comments(config_cls) -> dict[str, str]:
             own = [comments[n] for n in range(node.lineno, (node.end_lineno or node.lineno) + 1) if n in comments]
             text = " ".join(own)
             nxt = body[j + 1] if j + 1 < len(body) else None
-            if not text and isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant) \
+            if not text and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) \
                     and isinstance(nxt.value.value, str):
                 text = " ".join(nxt.value.value.split())
             if not text:
-                above, n = [], node.lineno - 1
+                above: list[str] = []
+                n = node.lineno - 1
                 while n >= 1 and n in comments and lines[n - 1].lstrip().startswith("#"):
                     above.insert(0, comments[n])
                     n -= 1
@@ -233,7 +237,7 @@ def ops(name: Optional[str] = typer.Argument(None, help="Show one operator's par
     from codecurate.pipeline.registry import UnknownOpError, all_ops, get_op
 
     if name is None:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for n, cls in all_ops().items():
             doc = (cls.__doc__ or "").strip().splitlines()
             rows.append({"name": n, "kind": cls.kind, "needs": list(cls.needs), "version": cls.version,

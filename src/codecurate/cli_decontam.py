@@ -45,15 +45,15 @@ def decontam_report_command(
 
     try:  # a missing input is a one-line error, not a traceback
         check_input(data)
-    except InputError as e:
-        _fail(str(e))
+    except InputError as err:
+        _fail(str(err))
     from codecurate.ops.decontam.benchmarks_index import PRESETS, BenchmarkSpec
     from codecurate.ops.decontam.decontaminate import DETECTORS, decontam_report
 
     bad = [d for d in detectors if d not in DETECTORS]
     if bad:
         raise typer.BadParameter(f"--detector {bad[0]!r}: valid: {', '.join(DETECTORS)}")
-    specs = []
+    specs: list[BenchmarkSpec | dict] = []
     for e in extra:
         if "=" not in e:
             raise typer.BadParameter(f"--extra {e!r}: expected NAME=PATH, NAME=PATH:FIELD,FIELD or NAME=PATH@PRESET")
@@ -62,7 +62,7 @@ def decontam_report_command(
             path, preset = rest.rsplit("@", 1)
             if preset not in PRESETS:
                 raise typer.BadParameter(f"--extra {e!r}: unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
-            specs.append(BenchmarkSpec(name=name, path=path, preset=preset))
+            specs.append(BenchmarkSpec.model_validate({"name": name, "path": path, "preset": preset}))
             continue
         path, _, flds = rest.partition(":")
         fl = [f for f in flds.split(",") if f] or ["prompt"]

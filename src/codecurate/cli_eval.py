@@ -6,6 +6,7 @@ The lead registers ``eval_command`` on the Typer app (``app.command("eval")(eval
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -122,9 +123,9 @@ def eval_command(
     model = model or model_opt
     if from_generations is not None and model is not None:
         raise typer.BadParameter("give a model or --from-generations FILE, not both")
-    sandbox_kwargs = {"allow_unisolated": allow_unisolated}
-    limits = {"timeout_per_test": timeout_per_test, "timeout_total": timeout_total, "memory_mb": memory_mb}
-    limits = {k: v for k, v in limits.items() if v is not None}
+    sandbox_kwargs: dict[str, Any] = {"allow_unisolated": allow_unisolated}
+    given = {"timeout_per_test": timeout_per_test, "timeout_total": timeout_total, "memory_mb": memory_mb}
+    limits = {k: v for k, v in given.items() if v is not None}
     for field_name, v in limits.items():
         if not v > 0:
             raise typer.BadParameter(f"--{field_name.replace('_', '-')} must be > 0, got {v}")

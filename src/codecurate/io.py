@@ -48,7 +48,8 @@ def loads(s: str | bytes) -> Any:
     orjson turns integers over 64 bits into floats without a word (EvalPlus inputs have such ints), so text with
     a run of 19+ digits goes to the stdlib; orjson refuses NaN/Infinity, which the stdlib accepts.
     """
-    if (_LONG_DIGITS_B if isinstance(s, bytes) else _LONG_DIGITS).search(s) is None:
+    long_run = _LONG_DIGITS_B.search(s) if isinstance(s, bytes) else _LONG_DIGITS.search(s)
+    if long_run is None:
         try:
             return orjson.loads(s)
         except orjson.JSONDecodeError:
@@ -441,18 +442,18 @@ def write_records(records: Iterable[dict], path: str | os.PathLike, format: str 
         else:
             with open(tmp, "wb") as fh:
                 # no file name in the gzip header and mtime 0: the same bytes as gzip.compress(data, mtime=0)
-                f = gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) if name.endswith(".gz") else fh
+                out = gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) if name.endswith(".gz") else fh
                 while True:
                     batch = list(itertools.islice(rows_iter, batch_rows))
                     if not batch:
                         break
                     n += len(batch)
-                    f.write("".join(dumps(r) + "\n" for r in batch).encode())
-                if f is not fh:
-                    f.close()
+                    out.write("".join(dumps(r) + "\n" for r in batch).encode())
+                if out is not fh:
+                    out.close()
         if FSYNC:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
+            with open(tmp, "rb") as fr:
+                os.fsync(fr.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

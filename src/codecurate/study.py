@@ -248,7 +248,7 @@ class Study:
         from codecurate.pipeline.runner import run_recipe
 
         path, key, n = self._dataset_input(dataset)
-        steps = []
+        steps: list[dict] = []
         if chain == ["ori"]:
             return path, key, n, steps
         for tech in chain:
@@ -348,10 +348,10 @@ class Study:
         path = self.dir / "cells" / f"{cell_id}.json"
         # the cell key: data (chain recipes), model, training and eval settings
         data_path, data_key, n_records, steps = self.optimize(dataset, chain)
+        ds_spec = self.spec.datasets[dataset]
         key = _sha(data_key, self.spec.models[model_name].model_dump(), self.spec.train,
                    self.spec.eval.model_dump(), self.spec.select_checkpoint,
-                   self.spec.datasets[dataset].valid.model_dump() if self.spec.datasets[dataset].valid else None,
-                   self.spec.datasets[dataset].test.model_dump())
+                   ds_spec.valid.model_dump() if ds_spec.valid else None, ds_spec.test.model_dump())
         if path.exists():
             old = json.loads(path.read_text())
             if old.get("key") == key and old.get("status") == "ok":

@@ -26,6 +26,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
@@ -133,11 +134,11 @@ def _near_dups(ds: Dataset, opts: AnalyzeOptions) -> dict:
 def _contamination(ds: Dataset, opts: AnalyzeOptions) -> dict:
     from codecurate.ops.decontam.decontaminate import decontam_report
 
-    kw = {"benchmarks": opts.benchmarks, "fields": ["instruction"]}
+    kw: dict[str, Any] = {"benchmarks": opts.benchmarks, "fields": ["instruction"]}
     if "detectors" in inspect.signature(decontam_report).parameters:
         kw["detectors"] = ["substring", "tli"]  # model-free detectors; the semantic one would embed again
     rep = decontam_report(_records_chunks(ds, opts.chunk), **kw)
-    out = {"fields": rep.get("fields"), "threshold": rep.get("threshold"), "benchmarks": {}}
+    out: dict[str, Any] = {"fields": rep.get("fields"), "threshold": rep.get("threshold"), "benchmarks": {}}
     for b, r in rep.get("benchmarks", {}).items():
         out["benchmarks"][b] = {k: r.get(k) for k in ("test_items", "tli_mean_x100", "tli_max",
                                                        "records_over_threshold", "records_with_substring")}
@@ -280,8 +281,8 @@ def analyze_dataset(ds: Dataset, opts: AnalyzeOptions, embedder=None) -> tuple[d
     if "complexity" in num:
         cplx["stats_complexity"] = st.summary(num["complexity"])
     out["stats"] = {k: st.summary(v) for k, v in sorted(num.items())}
-    for k, v in num.items():
-        raw.arrays[f"stats.{k}"] = v
+    for key, v in num.items():
+        raw.arrays[f"stats.{key}"] = v
     lap("stats")
     out["timings"] = timings
     return out, raw

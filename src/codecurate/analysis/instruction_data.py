@@ -106,6 +106,7 @@ def contains_code_mask(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     for ind in CODE_INDICATORS:
         hit = pc.match_substring(low, ind)
         m = hit if m is None else pc.or_(m, hit)
+    assert m is not None  # CODE_INDICATORS is not empty
     return m.to_numpy(zero_copy_only=False).astype(bool)
 
 

@@ -93,7 +93,8 @@ def _file_label(p: Path) -> str:
 
 def unique_names(names: list[str]) -> list[str]:
     """Dataset labels made unique (``a``, ``a (2)``) so the comparison view never merges two columns."""
-    out, seen = [], {}
+    out: list[str] = []
+    seen: dict[str, int] = {}
     for n in names:
         k = seen.get(n, 0)
         seen[n] = k + 1

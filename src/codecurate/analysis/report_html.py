@@ -259,9 +259,11 @@ def dataset_panels(result: dict) -> list[str]:
         if not key.startswith("stats."):
             continue
         n_with = {d["name"]: (d["stats"].get(key[6:]) or {}).get("count", 0) for d in dss}
-        P.append(_hist_panel(result, key, "stat-" + key[6:].replace(".", "-"), f"{key}",
-                             f"Distribution of {key} over the records that carry it "
-                             f"({', '.join(f'{k}: {v:,}' for k, v in n_with.items())})."))
+        p = _hist_panel(result, key, "stat-" + key[6:].replace(".", "-"), f"{key}",
+                        f"Distribution of {key} over the records that carry it "
+                        f"({', '.join(f'{k}: {v:,}' for k, v in n_with.items())}).")
+        if p:
+            P.append(p)
 
     # map
     m = result.get("map")

@@ -142,7 +142,7 @@ def _yield(stages: list[dict], final_ids: set[str]) -> list[dict]:
         data_ids = _ids(sorted(d.glob("data-*.parquet")))
         if s.get("created", 0) > 0 and prev_ids is not None:
             led_ids = [x for t in _ledger(d, ("id",)) for x in t.column("id").to_pylist()]
-            created, kept, final = Counter(), Counter(), Counter()
+            created, kept, final = Counter[str](), Counter[str](), Counter[str]()
             for rid in data_ids:
                 if rid not in prev_ids:
                     m = method_of(rid)
@@ -243,7 +243,7 @@ def _clusters(stages: list[dict], final_ids: set[str]) -> dict | None:
     for s in stages[1:]:
         if s["dir"] is None or "cluster" not in (s["stats"].get("numeric") or {}):
             continue
-        kept, dropped = Counter(), Counter()
+        kept, dropped = Counter[int](), Counter[int]()
         t = _stats_column(s["dir"], with_id=True)
         for rid, st in zip(t.column("id").to_pylist(), t.column("stats").to_pylist()):
             c = (loads(st) or {}).get("cluster") if st else None

@@ -63,7 +63,7 @@ def summary(values) -> dict:
             "p50": _r(q[1]), "p90": _r(q[2]), "p99": _r(q[3]), "max": _r(a.max())}
 
 
-def _r(v: float, nd: int = 6) -> float:
+def _r(v: float, nd: int = 6) -> float | None:
     v = float(v)
     return round(v, nd) if math.isfinite(v) else None
 
@@ -161,7 +161,7 @@ def shared_edges(arrays: list[np.ndarray], bins: int = 40, integer: bool = False
     else:
         edges = list(np.linspace(lo, hi, bins + 1))
     clipped = hi if full_hi > edges[-1] else None
-    return [_r(e) for e in edges], clipped
+    return [round(float(e), 6) for e in edges], clipped  # _r without its NaN guard: the edges are finite
 
 
 def hist_counts(a: np.ndarray, edges: list[float]) -> list[int]:

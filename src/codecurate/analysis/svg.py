@@ -151,6 +151,7 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, tit
     names = [n for n in series if sum(series[n]) > 0]
     if len(edges) < 2 or not names:
         return _empty(title)
+    mt: float  # grows by the legend height
     ml, mr, mt, mb = 46, 12, 10, 34
     leg, leg_h = _legend(names, ml, mt + 4, width - ml - mr) if len(names) > 1 else ([], 0)
     mt += leg_h
@@ -188,9 +189,9 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, tit
             pts.append(f"{X(edges[i]):.1f},{Y(v):.1f}")
             pts.append(f"{X(edges[i + 1]):.1f},{Y(v):.1f}")
         pts.append(f"{X(edges[-1]):.1f},{Y(0):.1f}")
-        c = color(si)
-        body.append(f'<path class="mark" d="M{" L".join(pts)} Z" fill="{c}" fill-opacity="{0.35 if len(names) > 1 else 0.6}" '
-                    f'stroke="{c}" stroke-width="1.5"><title>{esc(n)}</title></path>')
+        col = color(si)
+        body.append(f'<path class="mark" d="M{" L".join(pts)} Z" fill="{col}" fill-opacity="{0.35 if len(names) > 1 else 0.6}" '
+                    f'stroke="{col}" stroke-width="1.5"><title>{esc(n)}</title></path>')
     return _svg(width, height, body, title)
 
 
@@ -224,6 +225,7 @@ def line_points(labels: Sequence[str], series: dict[str, Sequence[float]], *, ti
     names = [n for n in series if len(series[n])]
     if not labels or not names:
         return _empty(title)
+    mt: float  # grows by the legend height
     ml, mr, mt, mb = 54, 16, 10, 70
     leg, leg_h = _legend(names, ml, mt + 4, width - ml - mr) if len(names) > 1 else ([], 0)
     mt += leg_h

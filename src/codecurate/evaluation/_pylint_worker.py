@@ -55,6 +55,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 LIMIT_MEMORY = "limit exceeded: memory"
 LIMIT_TIME = "limit exceeded: time"
@@ -368,8 +369,8 @@ def _run_children(codes: list[str], fn, per_child: int, limits: dict) -> list[di
             buf += chunk
             while b"\n" in buf and done < hi:
                 line, buf = buf.split(b"\n", 1)
-                results[done] = json.loads(line)
-                said_memory = results[done].get("error") == LIMIT_MEMORY
+                res = results[done] = json.loads(line)
+                said_memory = res.get("error") == LIMIT_MEMORY
                 done += 1
                 deadline = time.monotonic() + wall
         os.close(r)
@@ -392,8 +393,8 @@ def _run_children(codes: list[str], fn, per_child: int, limits: dict) -> list[di
                 except ProcessLookupError:
                     pass
             wpid, st, ru = os.wait4(pid, 0)
-        if said_memory and results[done - 1] is not None:
-            results[done - 1]["rss_mb"] = round(ru.ru_maxrss / 1024, 1)
+        if said_memory and (last := results[done - 1]) is not None:
+            last["rss_mb"] = round(ru.ru_maxrss / 1024, 1)
         elif done < hi:
             rss_mb = round(ru.ru_maxrss / 1024, 1)
             if killed or (os.WIFSIGNALED(st) and os.WTERMSIG(st) == signal.SIGXCPU):
@@ -406,10 +407,10 @@ def _run_children(codes: list[str], fn, per_child: int, limits: dict) -> list[di
                 reason = f"analyzer crashed: exit status {os.WEXITSTATUS(st) if os.WIFEXITED(st) else st}"
             results[done] = {"error": reason, "rss_mb": rss_mb}
             done += 1
-        elif per_child == 1 and results[i] is not None:
-            results[i]["rss_mb"] = round(ru.ru_maxrss / 1024, 1)
+        elif per_child == 1 and (only := results[i]) is not None:
+            only["rss_mb"] = round(ru.ru_maxrss / 1024, 1)
         i = done
-    return results  # type: ignore[return-value]
+    return results  # type: ignore[return-value]  # every slot is filled once ``i`` reaches the end
 
 
 def serve(host_pid: int, arm: bool) -> None:
@@ -437,6 +438,7 @@ def serve(host_pid: int, arm: bool) -> None:
         if not line.strip():
             continue
         req = json.loads(line)
+        answer: dict[str, Any]
         try:
             fn, per_child = _prepare(req["kind"], req.get("options") or {})
             answer = {"results": _run_children(req["codes"], fn, per_child, req["limits"])}
@@ -464,21 +466,23 @@ class _Server:
                  "1" if threading.current_thread() is threading.main_thread() else "0"], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=err, cwd=self.home, env=env, close_fds=True,
             )
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both PIPE
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.buf = b""
-        self.task: tuple[int, int, float] | None = None  # (lo, hi, deadline)
+        self.task: tuple[int, int, float] = (0, 0, 0.0)  # (lo, hi, deadline) of the request in flight
 
     @property
     def fd(self) -> int:
-        return self.proc.stdout.fileno()
+        return self.stdout.fileno()
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def send(self, request: dict) -> None:
-        self.proc.stdin.write((json.dumps(request) + "\n").encode())
-        self.proc.stdin.flush()
+        self.stdin.write((json.dumps(request) + "\n").encode())
+        self.stdin.flush()
 
-    def read(self) -> dict | None | bool:
+    def read(self) -> dict | None | Literal[False]:
         """A complete answer, None (not yet), or False (the server is gone)."""
         chunk = os.read(self.fd, 1 << 20)
         if not chunk:
@@ -499,14 +503,14 @@ class _Server:
     def close(self, kill: bool = False) -> None:
         try:
             if not kill:
-                self.proc.stdin.close()
+                self.stdin.close()
                 self.proc.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired, ValueError):
             pass
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
+        for f in (self.stdin, self.stdout):
             try:
                 f.close()
             except (OSError, ValueError):
@@ -616,7 +620,7 @@ class AnalysisPool:
                 raise
         if fatal is not None:
             raise AnalysisError(f"{kind} analysis failed: {fatal}")
-        return results  # type: ignore[return-value]
+        return results  # type: ignore[return-value]  # every slot is filled once ``pending`` and ``busy`` are empty
 
     def _replace(self, s: _Server) -> _Server:
         s.close(kill=True)

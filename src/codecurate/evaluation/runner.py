@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from codecurate.evaluation.benchmarks import benchmark_slug, load_benchmark
 from codecurate.evaluation.passk import aggregate_pass_at_k, pass_at_k
@@ -113,7 +113,7 @@ def _group_by_problem(rows: Sequence[dict], path: str) -> dict[int, list[dict]]:
             raise EvalError(f"{path}: generation id {row.get('id')!r} is not of the form '<idx>_<j>'")
         by_idx.setdefault(int(m.group(1)), []).append(row)
     for samples in by_idx.values():
-        samples.sort(key=lambda r: int(_STUDY_ID.match(r["id"]).group(2)))
+        samples.sort(key=lambda r: int(cast(re.Match, _STUDY_ID.match(r["id"])).group(2)))  # every id matched above
     return by_idx
 
 
@@ -152,8 +152,8 @@ def load_generations(path: str, records: Sequence[dict], skip_unknown: bool = Fa
                     continue
                 raise EvalError(f"{path}: item {n}: task_id {tid!r} is not in the benchmark (e.g. {records[0]['id']!r})")
             idx = index[tid]
-        elif _STUDY_ID.match(str(row.get("id", ""))):
-            idx = int(_STUDY_ID.match(str(row["id"])).group(1))
+        elif sm := _STUDY_ID.match(str(row.get("id", ""))):
+            idx = int(sm.group(1))
             if idx >= len(records):
                 if skip_unknown:
                     continue
@@ -500,7 +500,8 @@ def dependency_report(records: Sequence[dict], python: str | None = None) -> tup
 
 
 def _versions(backend: str | None) -> dict:
-    v = {"python": platform.python_version(), "pylint": pylint_version(), "radon": radon_version()}
+    v: dict[str, str | None] = {"python": platform.python_version(), "pylint": pylint_version(),
+                                "radon": radon_version()}
     try:
         from importlib.metadata import version
 
@@ -628,7 +629,8 @@ def evaluate(
         if preset == "auto":
             preset = "chat" if has_chat_template(generator) else "completion"
         backend_name = getattr(generator, "backend", backend)
-        settings = RunSettings(benchmark=bench_name, model=model or getattr(generator, "model_id", "generator"),
+        model_label = model if model else getattr(generator, "model_id", "generator")
+        settings = RunSettings(benchmark=bench_name, model=model_label,
                                backend=backend_name, prompt=preset, n=n, temperature=temperature, top_p=top_p,
                                max_new_tokens=max_new_tokens, extract=extract, seed=seed)
         if n > 1 and temperature == 0:

@@ -148,7 +148,7 @@ def maintainability_index(code: str, multi: bool = True, *, limits: Limits | Non
 def summarize_pylint(results: Sequence[PylintResult]) -> dict:
     """Mean score, totals and per-sample means by category, most common symbols."""
     n = len(results)
-    totals = Counter()
+    totals: Counter = Counter()
     symbols: Counter = Counter()
     for r in results:
         totals.update(r.counts)

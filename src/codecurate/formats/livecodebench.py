@@ -181,7 +181,8 @@ def _clean_if_name(code: str) -> str:
         tree = ast.parse(code)
         last = tree.body[-1]
         if isinstance(last, ast.If) and ast.unparse(last.test).strip() == "__name__ == '__main__'":
-            code = ast.unparse(tree.body[:-1]) + "\n" + ast.unparse(last.body)
+            # ast.unparse takes a list of nodes at run time (LCB's own call); typeshed says one AST
+            code = ast.unparse(tree.body[:-1]) + "\n" + ast.unparse(last.body)  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - LCB: leave the code as it is
         pass
     return code
@@ -197,7 +198,7 @@ def _make_function(code: str) -> str:
         fn = ast.FunctionDef(name="wrapped_function", args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
                                                                           kw_defaults=[], defaults=[]),
                              body=body, decorator_list=[], lineno=-1)
-        return LCB_IMPORT_STRING + "\n" + ast.unparse(imports) + "\n" + ast.unparse(fn)
+        return LCB_IMPORT_STRING + "\n" + ast.unparse(imports) + "\n" + ast.unparse(fn)  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001
         return code
 
@@ -404,7 +405,7 @@ def filter_by_release(rows: list[dict], release: str) -> list[dict]:
         raise LCBError(f"--release {release}: the problems carry no release field ({'/'.join(RELEASE_FIELDS)}); "
                        f"pass a file of that release (e.g. the hub's version_tag={release}) without --release, or "
                        f"select by --start-date/--end-date{hint}")
-    return [r for r, t in zip(rows, tagged) if lo <= t <= hi]
+    return [r for r, t in zip(rows, tagged) if t is not None and lo <= t <= hi]  # (None raised above)
 
 
 # ---------------------------------------------------------------- records

@@ -142,7 +142,7 @@ class ComplexityScorer:
                 errors.append("no turns")
                 continue
             # a failed turn fails the conversation; with a fallback the turn's error is still reported
-            totals.append(None if any(v is None for v in sc) else float(sum(sc)))
+            totals.append(None if any(v is None for v in sc) else float(sum(v for v in sc if v is not None)))
             t = next((i for i, e in enumerate(er) if e is not None), None)
             errors.append(None if t is None else er[t] if n == 1 else f"turn {t + 1} of {n}: {er[t]}")
         self.last_errors = errors
@@ -173,7 +173,8 @@ class ComplexityScorer:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         digit = torch.tensor(self.digit_ids, device=self.device)
         w = torch.tensor(self.weights, dtype=torch.float64)
-        batches, cur = [], []
+        batches: list[list[int]] = []
+        cur: list[int] = []
         for i in order:
             if cur and (len(cur) >= self.batch_size or len(ids[cur[0]]) * (len(cur) + 1) > self.max_batch_tokens):
                 batches.append(cur)

@@ -23,7 +23,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -106,8 +106,9 @@ class Embedder:
         self.cache_dir = base / self.cache_key
         self._mem: dict[str, np.ndarray] = {}
         self._disk_loaded = False
-        self._model = None
-        self._tokenizer = None
+        # loaded on first use: a SentenceTransformer, or a transformers AutoModel with its tokenizer
+        self._model: Any = None
+        self._tokenizer: Any = None
 
     # -- backend -----------------------------------------------------------------------------------------
     def _pick_backend(self, backend: Backend) -> str:

@@ -76,7 +76,7 @@ def cpu_linear_kernel(model, kernel: str = "auto"):
 
     for mod in model.modules():
         if type(mod) is torch.nn.Linear and "forward" not in vars(mod):
-            mod.forward = make(mod)
+            mod.forward = make(mod)  # type: ignore[method-assign]  # on purpose: the instance's, restored below
             patched.append(mod)
     try:
         yield model
@@ -132,7 +132,7 @@ def load_causal_lm(model: str, device: str | None = None, dtype: str | None = No
     except OSError as e:
         raise OSError(f"cannot load causal LM {model!r} (a local directory or a hub id with a causal-LM "
                       f"head is expected): {e}") from e
-    lm.to(dev)
+    lm.to(dev)  # type: ignore[arg-type, unused-ignore]  # transformers: .to typed as unbound
     lm.eval()
     tok = load_tokenizer(model)
     return lm, tok, dev

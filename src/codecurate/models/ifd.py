@@ -259,6 +259,7 @@ class IFDScorer:
                 width = max(len(seqs[j].ids) - 1 for j in batch)
                 rows = [seqs[j].ids[:-1] + [pad] * (width - len(seqs[j].ids) + 1) for j in batch]
                 x = torch.tensor(rows, dtype=torch.long, device=dev)
+                t_idx: list[int]
                 b_idx, t_idx, tgt, owner = [], [], [], []
                 for r, j in enumerate(batch):
                     s = seqs[j]
@@ -312,7 +313,7 @@ class IFDScorer:
             w = getattr(self.head.head, "weight", None)
             ok = (w is not None and getattr(self.head.head, "bias", None) is None and w.dim() == 2
                   and self.head.softcap is None and self.head.scale is None)
-            self._w_norm = float(w.detach().float().norm(dim=-1).max()) if ok else math.inf
+            self._w_norm = float(w.detach().float().norm(dim=-1).max()) if ok and w is not None else math.inf
         if self.head.softcap is not None:
             return float(self.head.softcap)
         if not math.isfinite(self._w_norm):

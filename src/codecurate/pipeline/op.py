@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -91,13 +91,21 @@ class BatchResult:
 
 OpKind = Literal["mapper", "filter", "expander", "global"]
 
+# The op's config type: ``class MinHashDedup(GlobalOp[MinHashDedupConfig])`` makes ``self.config`` a
+# ``MinHashDedupConfig`` for the type checker (``Config`` must then be that class or a subclass of it).
+C = TypeVar("C", bound=OpConfig)
 
-class Op:
-    """Base of all operators. Subclasses set ``name``, ``kind``, ``Config`` and a docstring citing the paper."""
+
+class Op(Generic[C]):
+    """Base of all operators. Subclasses set ``name``, ``kind``, ``Config`` and a docstring citing the paper,
+    and name the config type as the type parameter (``class Length(Filter[LengthConfig])``)."""
 
     name: ClassVar[str] = ""
     kind: ClassVar[OpKind]
-    Config: ClassVar[type[OpConfig]] = OpConfig
+    # Not a ClassVar: mypy forbids type variables in ClassVar. The default serves ops without parameters; it is
+    # an OpConfig, not a C, so the checker cannot accept it for every C.
+    Config: type[C] = OpConfig  # type: ignore[assignment]
+    config: C
     # What the op needs so an executor can place it: "cpu", "gpu", "model", "sandbox".
     needs: ClassVar[tuple[str, ...]] = ("cpu",)
     # Paper / reference the defaults come from (shown by `codecurate ops NAME`).
@@ -113,7 +121,7 @@ class Op:
         """Top-level record fields the op reads (None = all). ``id`` is always there."""
         return None
 
-    def __init__(self, config: OpConfig | dict | None = None, *, seed: int = 0, on_error: str = "raise"):
+    def __init__(self, config: C | dict | None = None, *, seed: int = 0, on_error: str = "raise"):
         if config is None:
             config = {}
         self.config = config if isinstance(config, OpConfig) else self.Config.model_validate(config)
@@ -154,7 +162,7 @@ class Op:
         raise TypeError(f"{type(self).__name__} must define process()")
 
 
-class Mapper(Op):
+class Mapper(Op[C]):
     kind: ClassVar[OpKind] = "mapper"
 
     def map(self, record: dict) -> dict:
@@ -172,7 +180,7 @@ class Mapper(Op):
         return res
 
 
-class Filter(Op):
+class Filter(Op[C]):
     kind: ClassVar[OpKind] = "filter"
 
     def compute(self, records: list[dict]) -> None:
@@ -217,7 +225,7 @@ class Filter(Op):
         return res
 
 
-class Expander(Op):
+class Expander(Op[C]):
     kind: ClassVar[OpKind] = "expander"
 
     def expand(self, record: dict) -> list[dict]:
@@ -243,7 +251,7 @@ class Expander(Op):
         return res
 
 
-class GlobalOp(Op):
+class GlobalOp(Op[C]):
     """Two phases: ``map_batch`` (parallel, per batch) and ``reduce`` (once, over all payloads in order).
 
     The runner goes through the out-of-core pair ``map_shard`` / ``reduce_shards``: each shard task writes its

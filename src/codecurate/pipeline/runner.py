@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codecurate.io import BadLine, atomic_write_bytes, read_records_with_errors, write_dataset_info, write_records
 from codecurate.pipeline import shards as sh
@@ -42,6 +42,9 @@ from codecurate.pipeline.op import Decision, Dropped, GlobalOp, Op
 from codecurate.pipeline.recipe import Recipe, RecipeError
 from codecurate.pipeline.registry import get_op
 from codecurate.records import validate_record
+
+if TYPE_CHECKING:
+    from codecurate.pipeline.executors.ray import RayExecutor
 
 IN_PROCESS_NEEDS = {"model", "gpu", "sandbox"}  # these ops parallelize themselves or hold big models
 
@@ -179,7 +182,7 @@ def write_read_shard(items: list, d: Path, k: int, first_n: int, seen: dict[str,
     reasons and 64-bit hashes of the ids kept. The serial and the parallel reader both write through here."""
     from codecurate.io import InputError
 
-    batch, bad, reasons = [], [], Counter()
+    batch, bad, reasons = [], [], Counter[str]()
     for j, item in enumerate(items):
         if isinstance(item, BadLine):
             bad.append({"id": item.where, "stage": "read", "op": "read", "reason": item.error,
@@ -248,6 +251,7 @@ def map_shard_task(task: dict) -> dict:
     """A global op's map phase on one shard: the payloads go to ``payload-KKKKK/`` in the stage directory
     (never through the driver); returns the shard's record count and the counters the op raised meanwhile."""
     op = _get_op(task["spec"])
+    assert isinstance(op, GlobalOp)  # the runner sends only global ops' stages here
     op.ensure_setup()
     records = sh.table_to_records(sh.read_table(Path(task["in_path"])), _reads(op))
     path = _payload_dir(task["out_dir"], task["k"])
@@ -339,6 +343,7 @@ class Runner:
         self.progress = progress
         self.console = console
         self.executor_name = executor or recipe.executor
+        self.executor: LocalExecutor | RayExecutor
         if self.executor_name == "ray":
             from codecurate.pipeline.executors.ray import RayExecutor
 
@@ -384,6 +389,7 @@ class Runner:
         infos = self._read_parallel(d, prog, task) if self.workers > 1 else None
         mode = "parallel"
         if infos is None:
+            seen: dict[str, str]
             mode, infos, seen, n = "serial", [], {}, 0
             items_in = read_records_with_errors(r.input.path, r.input.format, r.input.on_error, r.input.limit)
             while True:
@@ -451,6 +457,8 @@ class Runner:
     def _op_stage(self, i: int, prev_dir: Path, prev_m: dict, prog) -> tuple[Path, dict]:
         r = self.recipe
         st = r.stages[i - 1]
+        if st.name is None:  # a Recipe built without from_dict (which names every stage)
+            st.name = st.op
         d = self._stage_dir(i, st.name)
         cfg = r.stage_hash(i - 1)
         fp_in = prev_m["output_fingerprint"]
@@ -485,8 +493,8 @@ class Runner:
             if prog:
                 prog.advance(task_id, info["in"] if isinstance(info, dict) else len(info[0]))
 
-        tasks = [{"spec": spec, "in_path": str(p), "out_dir": str(d), "k": k, "stage": st.name}
-                 for k, p in enumerate(in_paths)]
+        tasks: list[dict[str, Any]] = [{"spec": spec, "in_path": str(p), "out_dir": str(d), "k": k,
+                                        "stage": st.name} for k, p in enumerate(in_paths)]
         infos: dict[int, dict] = {}
         if keep_done:
             for t in tasks:
@@ -525,7 +533,7 @@ class Runner:
         m = {"stage": st.name, "op": st.op, "params": st.params, "config_hash": cfg, "input_fingerprint": fp_in,
              "output_fingerprint": _sha(cfg, fp_in), "counts": counts, "seconds": round(secs, 3),
              "shards": len(tasks), "workers": self.workers if parallel is True else 1,
-             "placement": {True: "pool"}.get(parallel, parallel)}
+             "placement": "pool" if parallel is True else parallel}
         atomic_write_bytes(d / "stats.json", _json_bytes(stats))
         atomic_write_bytes(d / "manifest.json", _json_bytes(m))
         self._report(StageReport(i, st.name, st.op, counts["in"], counts["out"], counts["dropped"], counts["created"],
@@ -542,6 +550,7 @@ class Runner:
             counters.update(m["counters"])
         sizes = [m["in"] for m in mapped]
         op = _get_op(spec)
+        assert isinstance(op, GlobalOp)
         op.ensure_setup()
         produced = op.reduce_shards([_payload_dir(d, t["k"]) for t in todo], sizes)
         for t, n in zip(todo, sizes):
@@ -577,7 +586,8 @@ class Runner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.run_dir / "recipe.yaml", r.to_yaml().encode())
         # stale stage dirs from an older recipe with other stages
-        keep = {self._stage_dir(0, "read").name} | {self._stage_dir(i + 1, s.name).name for i, s in enumerate(r.stages)}
+        keep = {self._stage_dir(0, "read").name} | {self._stage_dir(i + 1, s.name or s.op).name
+                                                    for i, s in enumerate(r.stages)}
         if (self.run_dir / "stages").exists():
             for child in (self.run_dir / "stages").iterdir():
                 if child.name not in keep:

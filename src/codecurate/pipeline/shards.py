@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -102,7 +103,7 @@ def read_records_shard(path: Path) -> list[dict]:
 
 def write_ledger_shard(entries: list[dict], path: Path) -> None:
     """entries: {id, stage, op, reason, detail (dict|None), record (dict)}."""
-    cols = {c: [] for c in LEDGER_SCHEMA.names}
+    cols: dict[str, list[Any]] = {c: [] for c in LEDGER_SCHEMA.names}
     for e in entries:
         cols["id"].append(str(e["id"]))
         cols["stage"].append(e["stage"])

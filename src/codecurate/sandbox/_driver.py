@@ -938,7 +938,7 @@ def _reap(uid):
                 break
 
 
-_SETUP = {}  # the setup message (``_isolate``): boxed, scratch dirs, paths to keep
+_SETUP: dict = {}  # the setup message (``_isolate``): boxed, scratch dirs, paths to keep
 
 
 def _one_case_per_worker(job):

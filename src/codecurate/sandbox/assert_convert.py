@@ -54,7 +54,8 @@ from __future__ import annotations
 import ast
 import builtins
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeGuard
 
 from codecurate.sandbox._driver import Digest, Opaque, no_hash_flood
 
@@ -105,8 +106,10 @@ def _apply(value: Any, transforms: list) -> Any:
                 raise TypeError("untransportable value")
             if name in ("set", "frozenset") and isinstance(value, (list, tuple)):
                 no_hash_flood(value)  # a list of colliding ints would make set() quadratic on the host
-            value = {"set": set, "frozenset": frozenset, "sorted": sorted, "list": list, "tuple": tuple,
-                     "int": int, "float": float, "abs": abs, "len": len}[name](value)
+            fns: dict[str, Callable[[Any], Any]] = {
+                "set": set, "frozenset": frozenset, "sorted": sorted, "list": list, "tuple": tuple, "int": int,
+                "float": float, "abs": abs, "len": len}
+            value = fns[name](value)
         else:
             raise ValueError(f"unknown transform {t!r}")
     return value
@@ -204,7 +207,7 @@ _BUILTIN_NAMES = frozenset(dir(builtins))
 _WRAPPERS = {"set", "frozenset", "sorted", "list", "tuple", "int", "float", "abs", "len", "round"}
 
 
-def _is_entry(call: ast.AST, fn_name: str | None) -> bool:
+def _is_entry(call: ast.AST, fn_name: str | None) -> TypeGuard[ast.Call]:
     if not isinstance(call, ast.Call):
         return False
     if fn_name is None:
@@ -280,7 +283,7 @@ def _wrapped_literal(node: ast.AST) -> tuple[list, str] | None:
 def _input_expr(call: ast.Call) -> str:
     """The call's arguments as source of ``(args_tuple, kwargs_dict)``."""
     args = ast.Tuple(elts=list(call.args), ctx=ast.Load())
-    keys = [ast.Constant(k.arg) if k.arg is not None else None for k in call.keywords]
+    keys: list[ast.expr | None] = [ast.Constant(k.arg) if k.arg is not None else None for k in call.keywords]
     kwargs = ast.Dict(keys=keys, values=[k.value for k in call.keywords])
     return ast.unparse(ast.Tuple(elts=[args, kwargs], ctx=ast.Load()))
 
@@ -355,7 +358,7 @@ def _form(test: ast.AST, fn_name: str | None, allow_reference: bool) -> dict:
                 if v is None:
                     raise _Refuse(f"isclose() keyword {k.arg!r} is not a numeric literal")
                 spec[k.arg] = v
-            got_t, call, src = _call_and_literal(*test.args, fn_name, "isclose()")
+            got_t, call, src = _call_and_literal(test.args[0], test.args[1], fn_name, "isclose()")
             return {"_call": call, "output_expr": src, "check": _spec("isclose", got_t, extra=spec)}
         got_t, call = _peel(test, fn_name)
         return {"_call": call, "output_expr": "True", "check": _spec("truthy", got_t)}

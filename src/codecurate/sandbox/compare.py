@@ -237,6 +237,7 @@ def evalplus_equal(output: Any, expected: Any, atol: float = 0.0, oracle: str | 
     ``output_not_none`` the reference's ``output is not None``)? ``args``: the input, for oracles that
     need it. Any exception while comparing is a failure, as in evalplus. Unknown oracles are refused
     earlier, by ``runner._validate_tests``."""
+    args = args or []  # without the input, an oracle that needs it fails below (IndexError/TypeError)
     try:
         if oracle == "poly_root":  # expected is not looked at: any root passes
             return abs(_poly(args[0], output)) <= atol

@@ -322,7 +322,7 @@ class _Spawner:
     ``--die-with-parent``, ``PR_SET_PDEATHSIG``), and the kernel counts the parent as the *thread* that
     forked it: a driver started from a short-lived worker thread would be killed when that thread ends."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import queue
 
         self.q: queue.SimpleQueue = queue.SimpleQueue()
@@ -640,7 +640,9 @@ def _run_reference(reference_code: str, tests: dict, inputs: list, config: Sandb
                                "setup": tests.get("setup") or "",
                                "fn_name": tests.get("fn_name"), "cases": inputs, "timeout_total": limit,
                                "case_timeouts": [limit] * len(inputs)}, config)
-    if report is None or report.get("compile_error") or report.get("load_error"):
+    if report is None:
+        raise RuntimeError(f"reference solution failed: {err}")
+    if report.get("compile_error") or report.get("load_error"):
         why = err or report.get("compile_error") or report.get("load_error")
         raise RuntimeError(f"reference solution failed: {why}")
     values, seconds, encoded = [], [], []
@@ -669,7 +671,7 @@ def _sane_case(c: Any) -> dict:
 
     secs = c.get("seconds")
     err = c.get("error")
-    return {"status": c["status"], "seconds": float(secs) if type(secs) in (int, float) else 0.0,
+    return {"status": c["status"], "seconds": float(secs) if type(secs) is int or type(secs) is float else 0.0,
             "stdout": text(c.get("stdout")), "stderr": text(c.get("stderr")),
             "stdout_full": text(c.get("stdout_full")),
             "value_json": c["value_json"] if isinstance(c.get("value_json"), str) else None,

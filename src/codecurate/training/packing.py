@@ -173,7 +173,8 @@ def balanced_rows(lengths: Sequence[int], max_length: int, extra_rows: int = 2,
         if first_feasible is not None and k >= first_feasible + extra_rows:
             break
         k += 1
-    assert best is not None and first_feasible is not None  # k == n always fits: one sample per row
+    # k == n always fits: one sample per row
+    assert best is not None and best_key is not None and first_feasible is not None
     # Exact search (bounded by ``exact_nodes`` per width) for a layout with fewer cells than the heuristics
     # found, at every row count that could still beat it.
     total, longest = sum(lengths), max(lengths)

@@ -65,6 +65,7 @@ def build_tiny_model(
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
+    config: Qwen2Config | LlamaConfig
     if arch == "qwen2":
         config = Qwen2Config(**common)
     elif arch == "llama":

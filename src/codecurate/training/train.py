@@ -53,6 +53,7 @@ import resource
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from codecurate.training.presets import TrainConfig, resolve_model
 
@@ -363,7 +364,7 @@ def _sft_config(cfg: TrainConfig, run_dir: Path, dtype, mixed: str):
     else:
         save = {"save_strategy": "epoch" if cfg.save_every_epoch else "no"}
     progress = cfg.progress and os.environ.get("CODECURATE_NO_PROGRESS") != "1"
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         output_dir=str(run_dir),
         # data: our collator, our sampler, our (pre-tokenized / pre-packed) dataset
         per_device_train_batch_size=cfg.batch_size,

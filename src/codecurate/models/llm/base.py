@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import json
+import os
 import re
 import threading
 import time
@@ -271,9 +272,9 @@ class LLM(abc.ABC):
 
     backend = "base"
 
-    def __init__(self, model_id: str, *, cache: LLMCache | str | None = None):
+    def __init__(self, model_id: str, *, cache: LLMCache | str | os.PathLike | None = None):
         self.model_id = model_id
-        if isinstance(cache, (str, bytes)) or hasattr(cache, "__fspath__"):
+        if isinstance(cache, (str, os.PathLike)):
             cache = LLMCache(cache)
         self.cache: LLMCache | None = cache
         self.stats = LLMStats()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .base import LLM, GenParams, LLMError, Outcome, Request, truncate_at_stop
 from .smollm import resolve_model
@@ -53,9 +53,9 @@ class HFLLM(LLM):
         dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
         if dtype == "auto" and self.device == "cpu":
             dtype = "float32"
-        self.model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code,
-                                                          **{dtype_kw: dtype})
-        self.model.to(self.device)
+        self.model: Any = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code,
+                                                               **{dtype_kw: dtype})  # Any: close() sets None
+        self.model.to(self.device)  # type: ignore[arg-type, unused-ignore]  # transformers: .to typed as unbound
         self.model.eval()
         self.load_seconds = time.perf_counter() - t0
         self.batch_size = max(1, batch_size)
@@ -67,7 +67,9 @@ class HFLLM(LLM):
             return prompt
         if not getattr(self.tokenizer, "chat_template", None):
             raise LLMError(f"{self.model_id}: the tokenizer has no chat template; pass text prompts")
-        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        text = self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        assert isinstance(text, str)  # tokenize=False: the rendered text
+        return text
 
     def _run(self, requests: list[Request], on_done: Callable[[Request, Outcome], None]) -> None:
         # group by (params, number of samples): one generate() call handles one decoding configuration
@@ -76,7 +78,7 @@ class HFLLM(LLM):
             gk = json.dumps([r.params.key(), r.params.seed, len(r.samples)], sort_keys=True, default=str)
             groups.setdefault(gk, (r.params, len(r.samples), []))[2].append(r)
         for params, n, reqs in groups.values():
-            texts = []
+            texts: list[str | None] = []
             for r in reqs:
                 try:
                     texts.append(self.render(r.prompt))
@@ -135,7 +137,7 @@ class HFLLM(LLM):
                     if t in eos_ids:
                         length, finish = pos, "stop"
                         break
-                text = self.tokenizer.decode(ids[:length], skip_special_tokens=True)
+                text = cast(str, self.tokenizer.decode(ids[:length], skip_special_tokens=True))  # one sequence: a str
                 text, cut = truncate_at_stop(text, params.stop)
                 if cut:
                     finish = "stop"

@@ -47,6 +47,7 @@ class TokenBucket:
         self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
+        assert self.rate is not None  # callers return early when unlimited
         now = time.monotonic()
         self.level = min(self.capacity, self.level + (now - self.t) * self.rate)
         self.t = now

@@ -78,7 +78,7 @@ def ensure_converted(alias: str, cache_dir: str | os.PathLike | None = None) -> 
     model = AutoModelForCausalLM.from_pretrained(str(src.parent), gguf_file=src.name)
     # the GGUF weights are dequantized to float tensors on load; what remains of "quantization" is a marker that
     # makes save_pretrained refuse, so drop it and save a plain float model
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # dropped on purpose (see above)
     for attr in ("is_quantized", "quantization_method"):
         if attr in model.__dict__:
             model.__dict__.pop(attr)

@@ -149,10 +149,10 @@ def int_constant(e: ast.AST) -> int | None:
     return None
 
 
-def loop_continues(loop: ast.AST) -> list[ast.Continue]:
+def loop_continues(loop: ast.For | ast.AsyncFor | ast.While) -> list[ast.Continue]:
     """``continue`` statements that target ``loop`` (not those of nested loops or functions)."""
     out = []
-    stack = list(loop.body)
+    stack: list[ast.AST] = list(loop.body)
     while stack:
         n = stack.pop()
         if isinstance(n, ast.Continue):
@@ -181,7 +181,7 @@ class Analysis:
                 self.parent[ch] = node
             if isinstance(node, ast.stmt):
                 self._stmts[(node.lineno, node.col_offset)] = node
-            elif isinstance(node, ast.expr) and node.end_lineno is not None:
+            elif isinstance(node, ast.expr) and node.end_lineno is not None and node.end_col_offset is not None:
                 self._exprs[(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)] = node
         # Every binding anywhere: a builtin such as ``range`` or ``iter`` that is rebound is not the builtin.
         self.bound = stored_names(self.tree)
@@ -384,7 +384,7 @@ def _invariant_shape(e: ast.AST, bound: set[str]) -> tuple[bool, bool]:
     return False, False
 
 
-def loop_invariant(an: Analysis, e: ast.AST, loop_parts: list[ast.AST], scope: ast.AST, extra_stores: set[str]) -> bool:
+def loop_invariant(an: Analysis, e: ast.AST, loop_parts: list[ast.stmt], scope: ast.AST, extra_stores: set[str]) -> bool:
     """Evaluating ``e`` before every iteration gives the value it had before the loop: its names are not
     rebound in ``loop_parts`` (or ``extra_stores``); when the loop calls anything, they are private locals;
     ``len(x)`` only when the loop has no calls and no ``del`` at all (a call could grow ``x``)."""

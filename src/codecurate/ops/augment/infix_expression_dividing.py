@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from typing import TypeGuard
 
 from codecurate.ops.augment._analysis import COMPS, EFFECTS, has_any
 from codecurate.ops.augment._cst import base_transformer, fit, lib, line, name, run_if
@@ -39,7 +40,7 @@ def first_candidate(root: ast.AST) -> ast.BinOp | None:
     effect = False
     found: list[ast.BinOp] = []
 
-    def eligible(n: ast.AST) -> bool:
+    def eligible(n: ast.AST) -> TypeGuard[ast.BinOp]:
         return isinstance(n, ast.BinOp) and not has_any(n, EFFECTS + _OPAQUE)
 
     def visit(n: ast.AST, infix_operand: bool) -> None:

@@ -34,7 +34,7 @@ BY_CONSTRUCTION = True
 _FSTRING_DEBUG = re.compile(r"=\s*(![rsa])?\s*(:[^{}]*)?}")
 
 
-def _params(f: ast.AST) -> list[ast.arg]:
+def _params(f: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
     a = f.args
     return [x for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x is not None]
 
@@ -50,8 +50,9 @@ def _special_bindings(f: ast.AST) -> set[str]:
     for n in walk_scope(f):
         if isinstance(n, (ast.Import, ast.ImportFrom)):
             out.update((a.asname or a.name).split(".")[0] for a in n.names)
-        elif (isinstance(n, ast.ExceptHandler) and n.name) or isinstance(
-                n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            out.add(n.name)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out.add(n.name)
         elif isinstance(n, (ast.Global, ast.Nonlocal)):
             out.update(n.names)
@@ -62,10 +63,10 @@ def _special_bindings(f: ast.AST) -> set[str]:
     return out
 
 
-def _uses(f: ast.AST, names: set[str]) -> list[ast.AST]:
+def _uses(f: ast.FunctionDef | ast.AsyncFunctionDef, names: set[str]) -> list[ast.Name | ast.arg]:
     """Name nodes of ``names`` in ``f``'s own scope and in its comprehensions (where not shadowed by a
     comprehension target), plus ``f``'s parameters."""
-    out: list[ast.AST] = [p for p in _params(f) if p.arg in names]
+    out: list[ast.Name | ast.arg] = [p for p in _params(f) if p.arg in names]
 
     def visit(node: ast.AST, shadow: frozenset[str]) -> None:
         if isinstance(node, ast.Name):
@@ -108,13 +109,13 @@ def _uses(f: ast.AST, names: set[str]) -> list[ast.AST]:
     return out
 
 
-def plan(prog, rng: random.Random) -> dict[ast.AST, str]:
+def plan(prog, rng: random.Random) -> dict[ast.Name | ast.arg, str]:
     """{Name or arg node: new name} for every renamed use."""
     an = prog.an
     if an.dynamic:
         return {}
     keywords = None if prog.test_keywords is None else (set(prog.test_keywords) | _call_keywords(an.tree))
-    edits: dict[ast.AST, str] = {}
+    edits: dict[ast.Name | ast.arg, str] = {}
     funcs = [n for n in ast.walk(an.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     funcs.sort(key=lambda n: (n.lineno, n.col_offset))
     for f in funcs:

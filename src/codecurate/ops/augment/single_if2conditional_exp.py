@@ -35,7 +35,7 @@ def _transformer():
     cst = lib()
 
     class T(base_transformer()):
-        def __init__(self, prog, rng):
+        def __init__(self, prog, rng) -> None:
             super().__init__(prog, rng)
             self.elifs: list = []  # an elif is an If in its parent's orelse; it must stay an If
 

@@ -85,7 +85,7 @@ def text_of_tests(tests: dict | None) -> str:
     """Everything the tests could mention (setup, cases, prelude, fn_name) as text."""
     if not tests:
         return ""
-    parts = []
+    parts: list[str] = []
     for k, v in tests.items():
         if k == "cases":
             parts.extend(c if isinstance(c, str) else json.dumps(c, default=str) for c in v or [])
@@ -140,7 +140,7 @@ def _compiles(code: str) -> str | None:
 
 
 @register
-class SpatAugment(Expander):
+class SpatAugment(Expander[SpatAugmentConfig]):
     """SPAT program transformations (12 rules), one variant per applicable transform, kept only when it
     passes the record's tests in the sandbox."""
 
@@ -241,7 +241,7 @@ class SpatAugment(Expander):
                 self.count("skipped.no_tests")
                 continue
             base = normalized(rec["code"])
-            seen = {base: rec["id"]} if base is not None else {}
+            seen: dict[str | None, str] = {base: rec["id"]} if base is not None else {}
             for cand in self.candidates(rec):
                 variant = self._variant(rec, cand)
                 res.created += 1

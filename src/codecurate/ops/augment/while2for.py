@@ -105,9 +105,9 @@ def _transformer():
 
             return int_expr(v + delta)
         if (isinstance(bound_a, ast.BinOp) and isinstance(bound_a.op, (ast.Add, ast.Sub))
-                and int_constant(bound_a.right) is not None and isinstance(bound_c, cst.BinaryOperation)
+                and (right := int_constant(bound_a.right)) is not None and isinstance(bound_c, cst.BinaryOperation)
                 and not bound_c.lpar):
-            k = int_constant(bound_a.right) * (1 if isinstance(bound_a.op, ast.Add) else -1) + delta
+            k = right * (1 if isinstance(bound_a.op, ast.Add) else -1) + delta
             if k == 0:
                 return bound_c.left
         atom = (cst.BinaryOperation, cst.Name, cst.Integer, cst.Call, cst.Attribute, cst.Subscript,

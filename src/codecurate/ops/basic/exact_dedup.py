@@ -28,7 +28,7 @@ class ExactDedupConfig(FieldsConfig):
 
 
 @register
-class ExactDedup(GlobalOp):
+class ExactDedup(GlobalOp[ExactDedupConfig]):
     """Keep the first record of each group of identical (normalized) fields."""
 
     name = "exact_dedup"
@@ -73,7 +73,7 @@ class ExactDedup(GlobalOp):
         starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
 
         def ids(wanted: np.ndarray) -> dict[int, str]:  # read only the shards that hold a kept original
-            out = {}
+            out: dict[int, str] = {}
             ks = np.searchsorted(starts, wanted, side="right") - 1
             for k in np.unique(ks).tolist():
                 part = json.loads((paths[k] / "ids.json").read_text())

@@ -30,7 +30,7 @@ class ExtractCodeConfig(OpConfig):
 
 
 @register
-class ExtractCode(Mapper):
+class ExtractCode(Mapper[ExtractCodeConfig]):
     """Primary code block of a markdown response, with its language tag."""
 
     name = "extract_code"

@@ -22,7 +22,7 @@ class LengthConfig(OpConfig):
 
 
 @register
-class Length(Filter):
+class Length(Filter[LengthConfig]):
     """Length bounds on one field; the measured length goes to ``stats.len_<field>``."""
 
     name = "length"

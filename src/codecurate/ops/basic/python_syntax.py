@@ -17,7 +17,7 @@ class PythonSyntaxConfig(OpConfig):
 
 
 @register
-class PythonSyntax(Filter):
+class PythonSyntax(Filter[PythonSyntaxConfig]):
     """Parse with the running interpreter's ``ast``; keep what parses."""
 
     name = "python_syntax"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from pydantic import model_validator
 
@@ -25,7 +27,7 @@ class RandomSelectConfig(OpConfig):
 
 
 @register
-class RandomSelect(GlobalOp):
+class RandomSelect(GlobalOp[RandomSelectConfig]):
     """Uniform sample without replacement (numpy PCG64 seeded by the recipe seed); order is preserved."""
 
     name = "random_select"
@@ -46,7 +48,8 @@ class RandomSelect(GlobalOp):
 
     def _decide(self, sizes: list[int]) -> list[list[Decision]]:
         n = sum(sizes)
-        k = self.config.count if self.config.count is not None else int(round(self.config.fraction * n))
+        c = self.config
+        k = c.count if c.count is not None else int(round(cast(float, c.fraction) * n))  # the config sets one
         k = min(k, n)
         chosen = np.zeros(n, dtype=bool)
         chosen[np.random.default_rng(self.seed).choice(n, size=k, replace=False)] = True

@@ -78,7 +78,7 @@ class CommentRatioConfig(OpConfig):
 
 
 @register
-class CommentRatio(Filter):
+class CommentRatio(Filter[CommentRatioConfig]):
     """Keep code with ``min_ratio < comment characters / all characters < max_ratio`` (StarCoder filter)."""
 
     name = "comment_ratio"

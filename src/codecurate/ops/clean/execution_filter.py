@@ -109,7 +109,7 @@ def _merge(parts: list, n: int, kind: str) -> tuple[list, list[dict], str, int]:
 
 
 @register
-class ExecutionFilter(Filter):
+class ExecutionFilter(Filter[ExecutionFilterConfig]):
     """Run each record's ``code`` against its ``tests`` in the sandbox; drop records below the pass ratio."""
 
     name = "execution_filter"
@@ -139,7 +139,7 @@ class ExecutionFilter(Filter):
         call, origin, failed = convert_tests_with_origin(tests, allow_reference=False)
         if not call["cases"]:
             return [((code, tests, ref), None)]
-        jobs = [((code, call, None), origin)]
+        jobs: list[tuple[tuple, list[int] | None]] = [((code, call, None), origin)]
         if failed:
             jobs.append(((code, dict(tests, cases=[tests["cases"][i] for i in failed]), ref), failed))
         return jobs

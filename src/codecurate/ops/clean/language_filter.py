@@ -19,7 +19,7 @@ Magika's (``javascript``, ``java``, ``cpp``, ``c``, ``sql``, ...).
 from __future__ import annotations
 
 import ast
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 from codecurate.pipeline.op import Filter, OpConfig
 from codecurate.pipeline.registry import register
@@ -51,7 +51,7 @@ class LanguageFilterConfig(OpConfig):
 
 
 @register
-class LanguageFilter(Filter):
+class LanguageFilter(Filter[LanguageFilterConfig]):
     """Keep records whose code is one of ``languages`` (Python by parsing, others by Magika)."""
 
     name = "language_filter"
@@ -111,7 +111,7 @@ class LanguageFilter(Filter):
                 verdict[i] = ("python-unparsable", score)
             else:
                 verdict[i] = (label, score)
-        for rec, (label, score) in zip(records, verdict):
+        for rec, (label, score) in zip(records, cast("list[tuple[str, float]]", verdict)):  # all filled now
             rec.setdefault("stats", {})["language"] = {"label": label, "score": round(score, 4)}
             if c.set_language and label not in ("empty", "unknown", "python-unparsable"):
                 rec["language"] = label

@@ -37,7 +37,7 @@ class LineLengthConfig(OpConfig):
 
 
 @register
-class LineLength(Filter):
+class LineLength(Filter[LineLengthConfig]):
     """Drop code whose longest/mean line is too long or whose alphanumeric fraction is too low (StarCoder)."""
 
     name = "line_length"

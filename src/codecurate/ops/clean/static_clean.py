@@ -98,7 +98,7 @@ def syntax_finding(code: str) -> Finding | None:
 
 
 @register
-class StaticClean(Filter):
+class StaticClean(Filter[StaticCleanConfig]):
     """Drop records whose code has static-analysis findings (Bandit, Ruff/Pylint errors, Semgrep)."""
 
     name = "static_clean"

@@ -299,7 +299,7 @@ class TLIIndex:
         sizes = np.zeros(len(items), dtype=np.float64)
         for t, item in enumerate(items):
             grams = whitespace_ngrams(item.tli_text, self.ngram_sizes)
-            if self.discounted:
+            if df is not None and df_max is not None:  # self.discounted
                 kept = {g for g in grams if df.get(" ".join(g), 0) < df_max}
                 self.dropped_common += len(grams) - len(kept)
                 grams = kept

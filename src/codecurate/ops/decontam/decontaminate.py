@@ -84,7 +84,7 @@ from codecurate.pipeline.op import DropRecord, FieldsConfig, Filter
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
-DETECTORS = ("substring", "tli", "semantic")
+DETECTORS: tuple[Literal["substring", "tli", "semantic"], ...] = ("substring", "tli", "semantic")
 _DEFAULT_EMBEDDERS = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "all-minilm-l6-v2")
 SEARCH_K = 10  # items retrieved per record: the calibrated decision needs 3 distinct problems and a runner-up
 # Defaults calibrated on the development split of benchmarks/bench_decontam.py (see README / results JSON)
@@ -125,7 +125,7 @@ class DecontaminateConfig(FieldsConfig):
     semantic_top_k: int = 5
     semantic_chunk_words: int = 160  # longer texts are also embedded by paragraph and in overlapping windows
     embed_model: str = "all-MiniLM-L6-v2"
-    embed_backend: str = "auto"
+    embed_backend: Literal["auto", "sentence_transformers", "transformers"] = "auto"
     embed_batch_size: int = 64
     embed_cache_dir: str | None = None
     device: str | None = None
@@ -197,7 +197,7 @@ def make_embedder(cfg: DecontaminateConfig):
 
 
 @register
-class Decontaminate(Filter):
+class Decontaminate(Filter[DecontaminateConfig]):
     __doc__ = __doc__
     name: ClassVar[str] = "decontaminate"
     Config = DecontaminateConfig
@@ -263,6 +263,7 @@ class Decontaminate(Filter):
         )
 
         c = self.config
+        assert self.sem is not None  # called only with the semantic detector's index
         texts = [record_texts(r, c.semantic_fields, c.turns, c.semantic_chunk_words) for r in records]
         idx, sims = self.sem.search(texts, max(c.semantic_top_k, c.judge.top_k if c.judge else 1, SEARCH_K))
         if c.semantic_decision == "calibrated":
@@ -453,6 +454,7 @@ def decontam_report(
                 op.decide(rec)
                 fired, detail, reason = [], {}, None
             except DropRecord as e:
+                assert e.detail is not None  # decide() always says which detectors fired
                 fired, detail, reason = e.detail["detectors"], e.detail["by_detector"], e.reason
             for d in fired:
                 detector_hits[d] += 1

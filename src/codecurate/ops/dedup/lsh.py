@@ -18,6 +18,7 @@ false-negative probability mass around the threshold, as in text-dedup's ``optim
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 
@@ -26,7 +27,7 @@ _INTEGRATION_STEPS = 200
 
 def _trapezoid(y: np.ndarray, x: np.ndarray):
     """Trapezoid integral of ``y`` over ``x`` along the last axis (a float for 1-d ``y``)."""
-    fn = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+    fn = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # numpy < 2 has only trapz
     out = fn(y, x, axis=-1)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -135,7 +136,17 @@ def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return key
 
 
-def candidate_pairs(keys: np.ndarray, valid: np.ndarray | None = None, window: int = 64) -> np.ndarray:
+class KeyMatrix(Protocol):
+    """An (n, bands) matrix of band keys read as ``keys[rows, j]``: a numpy array, or a view that reads one
+    band at a time (``minhash_dedup``'s out-of-core reduce)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, key: tuple[np.ndarray, int], /) -> np.ndarray: ...
+
+
+def candidate_pairs(keys: KeyMatrix, valid: np.ndarray | None = None, window: int = 64) -> np.ndarray:
     """Unique candidate pairs ``(i, j)``, ``i < j``, of records sharing a band key in any band, as an
     (m, 2) int64 array sorted by ``i`` then ``j``. Inside a bucket each record is paired with the next
     ``window`` records of the bucket (in dataset order), so a bucket of k <= window + 1 records gives all

@@ -133,7 +133,7 @@ class MinHashDedupConfig(FieldsConfig):
             raise ValueError("fields: give at least one field (e.g. [code] or [instruction, code])")
         if (self.bands is None) != (self.rows is None):
             raise ValueError("bands and rows: give both or neither (neither = optimal for threshold)")
-        if self.bands is not None and self.bands * self.rows > self.num_perm:
+        if self.bands is not None and self.rows is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
@@ -151,7 +151,7 @@ class MinHashDedupConfig(FieldsConfig):
 
 
 @register
-class MinHashDedup(GlobalOp):
+class MinHashDedup(GlobalOp[MinHashDedupConfig]):
     __doc__ = __doc__
     name: ClassVar[str] = "minhash_dedup"
     Config = MinHashDedupConfig
@@ -168,6 +168,7 @@ class MinHashDedup(GlobalOp):
         elif c.bands is None:
             self.bands, self.rows = optimal_bands_rows(c.threshold, c.num_perm)
         else:
+            assert c.rows is not None  # the config gives bands and rows together
             self.bands, self.rows = c.bands, c.rows
         self._a, self._b = permutations(c.num_perm, self.seed)
 
@@ -215,8 +216,9 @@ class MinHashDedup(GlobalOp):
             "nsh": np.diff(offsets).astype(np.int64),
             "length": np.array([sum(len(field_text(rec, f) or "") for f in c.fields) for rec in records],
                                dtype=np.int64),
-            "score": np.array([_score(get_field(rec, c.score_field)) for rec in records] if c.keep == "score"
-                              else np.full(len(records), np.nan), dtype=np.float64),
+            "score": np.array([_score(get_field(rec, c.score_field)) for rec in records]
+                              if c.keep == "score" and c.score_field else np.full(len(records), np.nan),
+                              dtype=np.float64),  # (keep: score requires score_field)
         }
         if c.verify:
             cols["shingles"], cols["shoffs"] = np.ascontiguousarray(flat), offsets
@@ -253,6 +255,7 @@ class MinHashDedup(GlobalOp):
         """Per record the sorted unique 64-bit hashes of the lower-cased words (``\\w+``) of
         ``instruction_field``, flat with offsets (none when the record has no instruction). Words are hashed
         through the shared token vocabulary (each distinct word once per process), grouped with one sort."""
+        assert self.config.instruction_field is not None  # called only when it is set
         lists = [_WORD_RE.findall((field_text(rec, self.config.instruction_field) or "").lower()) for rec in records]
         lens = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
         ids = _VOCAB.lookup(list(chain.from_iterable(lists)))
@@ -339,7 +342,7 @@ class MinHashDedup(GlobalOp):
         pos = np.searchsorted(b, a)
         pos[pos == len(b)] = 0
         shared = b[pos] == a  # a's words that b has (both sorted, unique)
-        if self._wts is None:
+        if self._wts is None or self._vocab is None or self._totals is None:  # set together
             inter = float(shared.sum())
             return inter / (len(a) + len(b) - inter)
         inter = float(self._wts[np.searchsorted(self._vocab, a[shared])].sum())
@@ -514,15 +517,19 @@ class _MemoryPart:
         return self._keys[j]
 
     def shingle_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self._sh is not None and self._shoffs is not None  # asked for only with verify
         return self._sh, self._shoffs
 
     def word_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self._words is not None and self._woffs is not None  # asked for only with instruction_field
         return self._words, self._woffs
 
     def words(self) -> np.ndarray:
+        assert self._words is not None
         return self._words
 
     def woffs(self) -> np.ndarray:
+        assert self._woffs is not None
         return self._woffs
 
     def ids(self) -> list:

@@ -42,7 +42,7 @@ starts for itself (``needs`` is ``cpu``: the op holds no model and does not para
 from __future__ import annotations
 
 import warnings
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import field_validator
 
@@ -107,7 +107,7 @@ def _score(outcome) -> float:
 
 
 @register
-class Refactor(Mapper):
+class Refactor(Mapper[RefactorConfig]):
     """autoflake -> autopep8 -> docformatter -> unify, each step validated (syntax, tests) and reverted if it
     breaks the record."""
 
@@ -121,7 +121,7 @@ class Refactor(Mapper):
     # -- steps -------------------------------------------------------------------------------------------
     def _step_options(self, step: str) -> dict:
         c = self.config
-        return {
+        options: dict[str, dict[str, Any]] = {
             "autoflake": dict(remove_all_unused_imports=c.remove_all_unused_imports,
                               remove_unused_variables=c.remove_unused_variables),
             "autopep8": dict(aggressive=c.aggressive, ignore=c.autopep8_ignore, max_line_length=c.max_line_length),
@@ -129,7 +129,8 @@ class Refactor(Mapper):
             "unify": dict(quote=c.quote),
             "ruff_format": dict(line_length=c.format_line_length, timeout_s=c.timeout_s),
             "black": dict(line_length=c.format_line_length),
-        }[step]
+        }
+        return options[step]
 
     def apply_step(self, step: str, codes: list[str]) -> list:
         """New code (or the exception raised) for each input, looked up in ``steps.STEPS`` at call time."""
@@ -141,7 +142,7 @@ class Refactor(Mapper):
         """Apply ``steps`` in order to every code; keep a step's output only if ``accept(indices, outputs)``
         says so for that record. Returns final codes and per-record {steps, reverted, errors}."""
         cur = list(codes)
-        info = [{"steps": [], "reverted": [], "errors": []} for _ in codes]
+        info: list[dict[str, list[str]]] = [{"steps": [], "reverted": [], "errors": []} for _ in codes]
         for step in steps:
             outs = self.apply_step(step, cur)
             changed = []

@@ -44,11 +44,11 @@ class ComplexityScoreConfig(OpConfig):
 
 
 @register
-class ComplexityScore(Filter):
+class ComplexityScore(Filter[ComplexityScoreConfig]):
     """Write ``stats.complexity`` (expected digit score of the complexity scorer) for every record."""
 
     name: ClassVar[str] = "complexity_score"
-    Config: ClassVar[type[OpConfig]] = ComplexityScoreConfig
+    Config = ComplexityScoreConfig
     needs: ClassVar[tuple[str, ...]] = ("cpu", "model")
     paper: ClassVar[str] = "DEITA (ICLR'24) complexity scorer; XCoder (arXiv 2409.03810) complexity.py"
 

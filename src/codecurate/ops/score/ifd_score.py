@@ -65,11 +65,11 @@ class IFDScoreConfig(IFDModelConfig):
 
 
 @register
-class IFDScore(Filter):
+class IFDScore(Filter[IFDScoreConfig]):
     """Compute IFD per record (CodeACT procedure; both formulas) into ``stats.ifd``."""
 
     name: ClassVar[str] = "ifd_score"
-    Config: ClassVar[type[OpConfig]] = IFDScoreConfig
+    Config = IFDScoreConfig
     needs: ClassVar[tuple[str, ...]] = ("cpu", "model")
     paper: ClassVar[str] = "CodeACT (arXiv 2408.02193) CDAS/calculate_ifd.py; Cherry LLM (NAACL'24); Superfiltering (ACL'24)"
 

@@ -8,6 +8,7 @@ Everything heavy (numpy is light; torch, sklearn, sentence-transformers) is impo
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Literal, TypeVar
 
 import numpy as np
 
@@ -19,7 +20,8 @@ class EmbedConfig(OpConfig):
     """Embedding parameters shared by selectors. ``embed_fields`` are joined with a newline."""
 
     embed_model: str = "all-MiniLM-L6-v2"
-    embed_backend: str = "auto"  # auto | sentence_transformers | transformers (mean pooling, as CodeACT)
+    # transformers: mean pooling, as CodeACT
+    embed_backend: Literal["auto", "sentence_transformers", "transformers"] = "auto"
     embed_fields: list[str] = ["instruction"]
     embed_batch_size: int = 64
     embed_max_length: int | None = None
@@ -46,11 +48,14 @@ def embed_records(embedder, records: list[dict], fields: list[str]) -> np.ndarra
     return embedder.encode(texts)
 
 
-class EmbeddingSelector(GlobalOp):
+_E = TypeVar("_E", bound=EmbedConfig)
+
+
+class EmbeddingSelector(GlobalOp[_E]):
     """A selector whose map phase embeds ``embed_fields`` (payload ``{"emb": vector}``); subclasses that need
     more per record override ``map_batch`` and call ``self.embed(records)``."""
 
-    needs = ("cpu", "model")
+    needs: ClassVar[tuple[str, ...]] = ("cpu", "model")
 
     def setup(self) -> None:
         self._embedder = make_embedder(self.config)

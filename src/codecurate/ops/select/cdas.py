@@ -79,13 +79,12 @@ def codeact_quota(n: int, m: float) -> int:
 
 
 @register
-class Cdas(EmbeddingSelector):
+class Cdas(EmbeddingSelector[CdasConfig]):
     """CodeACT CDAS: K-Means on instruction embeddings, top m% by IFD per cluster after dropping IFD >= 1."""
 
     name = "cdas"
     Config = CdasConfig
     paper = "CodeACT (Lv et al., arXiv 2408.02193), Kyle-Lyu/CodeACT CDAS/select_data.py"
-    config: CdasConfig
 
     def setup(self) -> None:
         super().setup()
@@ -132,7 +131,7 @@ class Cdas(EmbeddingSelector):
                     ifd = None
                 out[i] = (ifd, (r.error or "no IFD score") if ifd is None else None, r.as_stats(prefix=key))
                 self.count("ifd_computed")
-        return out  # type: ignore[return-value]
+        return out  # type: ignore[return-value]  # every slot is filled: from stats or by the scorer
 
     def map_batch(self, records: list[dict]) -> list[dict]:
         payloads: list[dict] = [{"emb": None, "ifd": None, "err": None, "computed": None, "empty": None}

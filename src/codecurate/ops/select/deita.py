@@ -56,13 +56,12 @@ class DeitaConfig(EmbedConfig, BudgetConfig):
 
 
 @register
-class Deita(EmbeddingSelector):
+class Deita(EmbeddingSelector[DeitaConfig]):
     """Score-first greedy selection with a cosine-similarity threshold (DEITA Repr Filter)."""
 
     name = "deita"
     Config = DeitaConfig
     paper = "DEITA (Liu et al., ICLR 2024), hkust-nlp/deita combined_filter.py"
-    config: DeitaConfig
 
     def setup(self) -> None:
         super().setup()
@@ -107,8 +106,9 @@ class Deita(EmbeddingSelector):
         """DEITA's multi-turn final score: sum over turns of the product of the per-turn score lists
         (``<field>_scores``), when every score field has such a list and they have one length > 1."""
         st = rec.get("stats") or {}
-        lists = [st.get(f"{k}_scores") for k in self.config.score_fields]
-        if not all(isinstance(v, list) for v in lists) or len({len(v) for v in lists}) != 1 or len(lists[0]) < 2:
+        found = [st.get(f"{k}_scores") for k in self.config.score_fields]
+        lists = [v for v in found if isinstance(v, list)]
+        if len(lists) != len(found) or len({len(v) for v in lists}) != 1 or len(lists[0]) < 2:
             return None
         total = 0.0
         for t in range(len(lists[0])):

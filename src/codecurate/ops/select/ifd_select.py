@@ -22,12 +22,12 @@ keeps everything).
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import model_validator
 
 from codecurate.ops.score.ifd_score import IFDModelConfig, failure_key, ifd_pairs, make_ifd_scorer
-from codecurate.pipeline.op import Decision, GlobalOp, OpConfig
+from codecurate.pipeline.op import Decision, GlobalOp
 from codecurate.pipeline.registry import register
 
 
@@ -71,7 +71,7 @@ def select_by_ifd(ifds: list[float | None], errors: list[str | None], *, k: int 
             decisions[i] = Decision(False, f"{op}: IFD {v:.4g} {'>=' if drop_equal else '>'} {max_ifd:g}")
         else:
             eligible.append(i)
-    eligible.sort(key=lambda i: (-ifds[i], i))
+    eligible.sort(key=lambda i: (-cast(float, ifds[i]), i))  # eligible: a number
     if k is not None:
         budget = k
     elif ratio is not None:
@@ -88,7 +88,10 @@ def select_by_ifd(ifds: list[float | None], errors: list[str | None], *, k: int 
     return decisions
 
 
-class IFDSelectBase(GlobalOp):
+_I = TypeVar("_I", bound=IFDSelectConfig)
+
+
+class IFDSelectBase(GlobalOp[_I]):
     """Scores (or reads) IFD per record in ``map_batch``; selects in ``reduce``."""
 
     needs: ClassVar[tuple[str, ...]] = ("cpu", "model")
@@ -137,9 +140,9 @@ class IFDSelectBase(GlobalOp):
 
 
 @register
-class IFDSelect(IFDSelectBase):
+class IFDSelect(IFDSelectBase[IFDSelectConfig]):
     """Top-k / ratio by IFD after the IFD < 1 filter (Cherry, Superfiltering, CodeACT without clusters)."""
 
     name: ClassVar[str] = "ifd_select"
-    Config: ClassVar[type[OpConfig]] = IFDSelectConfig
+    Config = IFDSelectConfig
     paper: ClassVar[str] = "Cherry LLM (NAACL'24) data_by_IFD.py; Superfiltering (ACL'24) select_data.py"

@@ -12,6 +12,10 @@ The first center is drawn from the recipe seed. Budget: ``n`` or ``ratio`` (defa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from codecurate.ops.select._diversity import (
     BudgetConfig,
     EmbedConfig,
@@ -30,18 +34,20 @@ class KcenterGreedyConfig(EmbedConfig, BudgetConfig):
 
 
 @register
-class KcenterGreedy(EmbeddingSelector):
+class KcenterGreedy(EmbeddingSelector[KcenterGreedyConfig]):
     """K-Center Greedy core-set selection on instruction embeddings (Euclidean)."""
 
     name = "kcenter_greedy"
     Config = KcenterGreedyConfig
     paper = "Sener & Savarese ICLR'18; CodeACT (arXiv 2408.02193) Table III K-Center baseline"
-    config: KcenterGreedyConfig
 
     def reduce(self, payloads: list[dict]) -> list[Decision]:
         cfg = self.config
         budget = resolve_budget(self.name, cfg.n, cfg.ratio, len(payloads), default_ratio=0.4)
+        assert budget is not None  # a default ratio is given
         emb = stack(payloads)
+        chosen: list[int]
+        pick_dist: np.ndarray | Sequence[float]
         chosen, pick_dist = kcenter_greedy(emb, budget, self.seed) if len(payloads) else ([], [])
         rank = {idx: r for r, idx in enumerate(chosen)}
         near = nearest_center_distance(emb, chosen) if chosen else None

@@ -30,13 +30,12 @@ class KmeansDiverseConfig(EmbedConfig):
 
 
 @register
-class KmeansDiverse(EmbeddingSelector):
+class KmeansDiverse(EmbeddingSelector[KmeansDiverseConfig]):
     """K-Means on instruction embeddings, random m% of each cluster (CodeACT's diversity baseline)."""
 
     name = "kmeans_diverse"
     Config = KmeansDiverseConfig
     paper = "CodeACT (Lv et al., arXiv 2408.02193) Table III / Fig. 4 K-Means baseline"
-    config: KmeansDiverseConfig
 
     def reduce(self, payloads: list[dict]) -> list[Decision]:
         cfg = self.config

@@ -21,6 +21,8 @@ scar-gte-base), e.g. with a local copy for offline use.
 
 from __future__ import annotations
 
+from typing import cast
+
 from codecurate.pipeline.op import Decision, GlobalOp, OpConfig
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
@@ -62,14 +64,13 @@ def load_scar_ranker(path: str, encoder: str | None = None, device: str = "cpu")
 
 
 @register
-class Scar(GlobalOp):
+class Scar(GlobalOp[ScarConfig]):
     """Rank (instruction, code) pairs with a SCAR style ranker and keep the top 20%."""
 
     name = "scar"
     Config = ScarConfig
     paper = "SCAR (Li et al., ACL 2025, arXiv 2406.10882), zhuang-li/SCAR style_ranker/rank.py"
     needs = ("cpu", "model")
-    config: ScarConfig
 
     def setup(self) -> None:
         cfg = self.config
@@ -130,7 +131,7 @@ class Scar(GlobalOp):
             rule = f"score < threshold {cfg.threshold:g}"
         else:
             ratio = self._ratio()
-            k = cfg.topk if cfg.topk is not None else int(n * ratio)
+            k = cfg.topk if cfg.topk is not None else int(n * cast(float, ratio))  # no topk: a ratio
             keep = set(order[:k])
             rule = f"not in the top {k} of {n}" + (f" ({ratio:.0%})" if cfg.topk is None else "")
         out = []

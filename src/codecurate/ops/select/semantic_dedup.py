@@ -60,13 +60,12 @@ def earliest_similar(emb: np.ndarray, threshold: float, block: int = 1024) -> di
 
 
 @register
-class SemanticDedup(EmbeddingSelector):
+class SemanticDedup(EmbeddingSelector[SemanticDedupConfig]):
     """Embedding near-duplicate removal inside K-Means clusters."""
 
     name = "semantic_dedup"
     Config = SemanticDedupConfig
     paper = "SemDeDup (Abbas et al., arXiv 2303.09540)"
-    config: SemanticDedupConfig
 
     def map_batch(self, records: list[dict]) -> list[dict]:
         return [{"emb": e, "id": r.get("id")} for e, r in zip(self.embed(records), records)]

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from codecurate.ops.select.ifd_select import IFDSelectBase, IFDSelectConfig
-from codecurate.pipeline.op import OpConfig
 from codecurate.pipeline.registry import register
 
 
@@ -33,9 +32,9 @@ class SuperfilteringConfig(IFDSelectConfig):
 
 
 @register
-class Superfiltering(IFDSelectBase):
+class Superfiltering(IFDSelectBase[SuperfilteringConfig]):
     """IFD < 1 then the top 10% of the input by IFD, scored with GPT-2 (Superfiltering's defaults)."""
 
     name: ClassVar[str] = "superfiltering"
-    Config: ClassVar[type[OpConfig]] = SuperfilteringConfig
+    Config = SuperfilteringConfig
     paper: ClassVar[str] = "Superfiltering (Li et al., ACL'24), tianyi-lab/Superfiltering code_ifd/*"

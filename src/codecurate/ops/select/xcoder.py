@@ -31,7 +31,7 @@ LLaMA3-8B; the default here is all-MiniLM-L6-v2 on the instruction (configurable
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -47,6 +47,9 @@ from codecurate.ops.select._diversity import (
 from codecurate.ops.turns import user_turns
 from codecurate.pipeline.op import Decision
 from codecurate.pipeline.registry import register
+
+if TYPE_CHECKING:
+    from codecurate.models.complexity import ComplexityScorer
 
 
 class XcoderConfig(EmbedConfig, BudgetConfig):
@@ -75,20 +78,19 @@ def normalized(x: np.ndarray, how: str) -> np.ndarray:
 
 
 @register
-class Xcoder(EmbeddingSelector):
+class Xcoder(EmbeddingSelector[XcoderConfig]):
     """XCoder Algorithm 1: complexity + unit-test quality, then cosine-diversity sampling up to a budget."""
 
     name = "xcoder"
     Config = XcoderConfig
     paper = "XCoder (Wang et al., arXiv 2409.03810), Algorithm 1"
     needs = ("cpu", "model", "sandbox")
-    config: XcoderConfig
 
     def setup(self) -> None:
         if not 0.0 <= self.config.alpha <= 1.0:
             raise ValueError(f"xcoder: `alpha` must be in [0, 1], got {self.config.alpha}")
         super().setup()
-        self._cscorer = None
+        self._cscorer: ComplexityScorer | None = None
 
     def _complexity(self, records: list[dict]) -> tuple[list[float | None], list[list[float | None] | None]]:
         """(complexity, per-turn scores computed here for a multi-turn record, else None) per record."""

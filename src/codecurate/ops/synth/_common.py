@@ -31,9 +31,9 @@ import random
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
-from codecurate.pipeline.op import BatchResult, Dropped, Op, OpConfig, OpError, OpKind
+from codecurate.pipeline.op import BatchResult, C, Dropped, Op, OpConfig, OpError, OpKind
 from codecurate.records import make_record
 
 
@@ -262,26 +262,35 @@ def norm_text(s: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- the op base
-class SynthMixin:
-    """LLM calls with accounting, and sandbox runs, for ops whose config includes LLMOpConfig/SandboxOpConfig."""
+_L = TypeVar("_L", bound=LLMOpConfig)
+_S = TypeVar("_S", bound=SandboxOpConfig)
+
+
+class SynthMixin(Generic[C]):
+    """LLM calls with accounting, and sandbox runs, for ops whose config includes LLMOpConfig/SandboxOpConfig
+    (the LLM methods need the first, the sandbox methods the second: their ``self`` types say which)."""
 
     name: ClassVar[str]
     seed: int
-    config: Any
+    config: C
+
+    if TYPE_CHECKING:  # Op's, which comes after the mixin in every op's MRO
+        def count(self, key: str, n: int = 1) -> None: ...
 
     @property
-    def llm(self):
+    def llm(self: SynthMixin[_L]):
         return get_llm(self.config)
 
-    def gen_params(self, **over: Any):
+    def gen_params(self: SynthMixin[_L], **over: Any):
         from codecurate.models.llm import GenParams
 
         c = self.config
-        kw = {"temperature": c.temperature, "top_p": c.top_p, "max_tokens": c.max_tokens, "seed": self.seed}
+        kw: dict[str, Any] = {"temperature": c.temperature, "top_p": c.top_p, "max_tokens": c.max_tokens,
+                              "seed": self.seed}
         kw.update(over)
         return GenParams(**kw)
 
-    def generate(self, prompts: list, seeds: list[int], params, round_key: Any = 0) -> list:
+    def generate(self: SynthMixin[_L], prompts: list, seeds: list[int], params, round_key: Any = 0) -> list:
         """One LLMResult per prompt. Greedy calls (or ``seed_scope: stage``) run as one batch under one stage
         seed; sampled calls use each record's own seed (grouped by seed; on the openai backend the groups run
         concurrently)."""
@@ -329,14 +338,14 @@ class SynthMixin:
         return results
 
     # -- sandbox
-    def sandbox_config(self):
+    def sandbox_config(self: SynthMixin[_S]):
         from codecurate.sandbox import SandboxConfig
 
         c = self.config
         return SandboxConfig(timeout_per_test=c.timeout_per_test, timeout_total=c.timeout_total,
                              memory_mb=c.memory_mb, allow_unisolated=c.allow_unisolated)
 
-    def run_tests(self, items: list[tuple[str, dict]]) -> list:
+    def run_tests(self: SynthMixin[_S], items: list[tuple[str, dict]]) -> list:
         """TestOutcome per (code, tests) item, in order."""
         if not items:
             return []
@@ -346,7 +355,7 @@ class SynthMixin:
         self.count("sandbox_programs", len(items))
         return outs
 
-    def run_programs(self, codes: list[str]) -> list:
+    def run_programs(self: SynthMixin[_S], codes: list[str]) -> list:
         """ProgramResult per code (run as a script with no input): did it load and run without error?"""
         if not codes:
             return []
@@ -393,7 +402,7 @@ def assert_tests(cases: list[str], setup: str = "") -> dict:
     return {"kind": "assert", "setup": setup or "", "fn_name": None, "cases": list(cases)}
 
 
-class SynthExpander(SynthMixin, Op):
+class SynthExpander(SynthMixin[C], Op[C]):
     """Base of the synthesis expanders: ``synthesize(records)`` returns, per input record in order, (records to
     keep, Dropped entries for the ledger). The input itself must appear once in one of the two (kept as is,
     changed, or ledgered); generated records are the rest."""

@@ -98,13 +98,12 @@ def _failed_generation(ans: str) -> str | None:
 
 
 @register
-class EvolInstruct(SynthExpander):
+class EvolInstruct(SynthExpander[EvolInstructConfig]):
     """Code Evol-Instruct: rounds of in-depth evolution (5 methods), answers, elimination, execution."""
 
     name = "evol_instruct"
     Config = EvolInstructConfig
     paper = "WizardCoder Code Evol-Instruct (arXiv 2306.08568) §3; WizardLM elimination (arXiv 2304.12244) §3.3"
-    config: EvolInstructConfig
 
     def setup(self) -> None:
         c = self.config

@@ -54,14 +54,13 @@ class GenerateTestsConfig(LLMOpConfig):
 
 
 @register
-class GenerateTests(SynthMixin, Filter):
+class GenerateTests(SynthMixin[GenerateTestsConfig], Filter[GenerateTestsConfig]):
     """Generate assert-style unit tests for each record's instruction (XCoder's unit-test model)."""
 
     name = "generate_tests"
     Config = GenerateTestsConfig
     needs: ClassVar[tuple[str, ...]] = ("cpu", "model")
     paper = "XCoder (arXiv 2409.03810) §3.2, App. C: unit-test model, 12 cases per sample"
-    config: GenerateTestsConfig
 
     def _fn(self, rec: dict) -> str | None:
         t = rec.get("tests") or {}

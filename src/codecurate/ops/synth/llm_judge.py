@@ -25,7 +25,7 @@ judge: use ``backend: openai`` with a strong model for real filtering; with it m
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from codecurate.ops.synth._common import (
     LLMOpConfig,
@@ -65,14 +65,13 @@ class LLMJudgeConfig(LLMOpConfig, SandboxOpConfig):
 
 
 @register
-class LLMJudge(SynthMixin, Filter):
+class LLMJudge(SynthMixin[LLMJudgeConfig], Filter[LLMJudgeConfig]):
     """Rubric scores (1-5 per dimension, with reasons) from an LLM, as validated JSON; filter or rank by them."""
 
     name = "llm_judge"
     Config = LLMJudgeConfig
     needs: ClassVar[tuple[str, ...]] = ("cpu", "model", "sandbox")
     paper = "AlpaGasus (arXiv 2307.08701); ICE-Score (arXiv 2304.14317); data-juicer LLM analysis filter"
-    config: LLMJudgeConfig
 
     def setup(self) -> None:
         cfg = self.config
@@ -113,8 +112,9 @@ class LLMJudge(SynthMixin, Filter):
                 st["judge_raw"] = (c.text if c else "")[:4000]
                 self.count("judge_invalid")
                 continue
-            scores = {d: {"score": int(c.parsed[d]["score"]), "reason": str(c.parsed[d]["reason"])[:500]}
-                      for d in cfg.dimensions}
+            scores: dict[str, dict[str, Any]] = {
+                d: {"score": int(c.parsed[d]["score"]), "reason": str(c.parsed[d]["reason"])[:500]}
+                for d in cfg.dimensions}
             st["judge"] = scores
             for d, v in scores.items():
                 st[f"judge_{d}"] = v["score"]

@@ -74,14 +74,13 @@ class OSSInstructConfig(LLMOpConfig, SandboxOpConfig):
 
 
 @register
-class OSSInstruct(SynthExpander):
+class OSSInstruct(SynthExpander[OSSInstructConfig]):
     """Magicoder OSS-Instruct: random 1-15-line snippets of the input's code inspire new problems + solutions;
     solutions are run against generated asserts in the sandbox."""
 
     name = "oss_instruct"
     Config = OSSInstructConfig
     paper = "Magicoder OSS-Instruct (Wei et al., arXiv 2312.02120) §2.1; execution step ours"
-    config: OSSInstructConfig
 
     def setup(self) -> None:
         c = self.config
@@ -107,10 +106,10 @@ class OSSInstruct(SynthExpander):
         jobs = []  # (record index, k, snippet, span, prompt)
         for i, r in enumerate(records):
             for k in range(cfg.n_per_seed):
-                sn = self.snippet(r, k)
-                if sn is None:
+                snip = self.snippet(r, k)
+                if snip is None:
                     continue
-                jobs.append((i, k, sn[0], sn[1], user(cfg.prompt.format(snippet=sn[0]))))
+                jobs.append((i, k, snip[0], snip[1], user(cfg.prompt.format(snippet=snip[0]))))
         results = self.generate([j[4] for j in jobs], [record_seed(self.seed, self.name, records[j[0]]["id"], j[1])
                                                        for j in jobs], self.gen_params())
         cands = []  # (job, result, problem, solution text, code, tests or None, why-rejected)

@@ -70,13 +70,12 @@ def has_tests(rec: dict) -> bool:
 
 
 @register
-class RegenerateSolution(SynthExpander):
+class RegenerateSolution(SynthExpander[RegenerateSolutionConfig]):
     """The study's Syn: up to N LLM attempts per record, the first that passes the record's tests is kept."""
 
     name = "regenerate_solution"
     Config = RegenerateSolutionConfig
     paper = "the study's Syn (arXiv 2512.24570, Techniques/Syn/run.py); reference §5.2, §9 choice 5"
-    config: RegenerateSolutionConfig
 
     def setup(self) -> None:
         if "{question}" not in self.config.prompt:

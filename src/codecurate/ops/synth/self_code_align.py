@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import copy
+from typing import Any
 
 from codecurate.ops.synth._common import (
     LLMOpConfig,
@@ -113,13 +114,12 @@ def seed_problem(code: str, forbidden: list[str]) -> str | None:
 
 
 @register
-class SelfCodeAlign(SynthExpander):
+class SelfCodeAlign(SynthExpander[SelfCodeAlignConfig]):
     """SelfCodeAlign: concepts -> instruction -> k response+tests samples, executed; one passing sample kept."""
 
     name = "self_code_align"
     Config = SelfCodeAlignConfig
     paper = "SelfCodeAlign (Wei et al., NeurIPS 2024, arXiv 2410.24198)"
-    config: SelfCodeAlignConfig
 
     def setup(self) -> None:
         if self.config.k < 1:
@@ -157,16 +157,17 @@ class SelfCodeAlign(SynthExpander):
         st: dict[int, dict] = {}
         nxt = []
         for i, p, res in zip(live, cp, cres):
-            s = st[i] = {"seed_id": records[i]["id"], "prompt_hashes": [prompt_hash(p)]}
+            seed_st = st[i] = {"seed_id": records[i]["id"], "prompt_hashes": [prompt_hash(p)]}
             body = sections(res.text, ["Concepts"]).get("concepts", res.text) if res.ok else ""
             concepts = [c.strip(" -*•\t.") for c in body.replace("\n", ",").split(",")]
             concepts = [c for c in concepts if c and len(c) < 80][:8]
             if not concepts:
                 why = f"LLM error: {res.error[:160]}" if not res.ok else "unparsable: no concepts in the reply"
-                outs[i][1].append(self._drop(records[i], "-c", why, s, {"raw": res.text[:4000]}))
+                outs[i][1].append(self._drop(records[i], "-c", why, seed_st, {"raw": res.text[:4000]}))
                 continue
             rng = record_rng(self.seed, self.name, records[i]["id"], "task")
-            s.update(concepts=concepts, category=rng.choice(cfg.categories), difficulty=rng.choice(cfg.difficulties))
+            seed_st.update(concepts=concepts, category=rng.choice(cfg.categories),
+                           difficulty=rng.choice(cfg.difficulties))
             nxt.append(i)
         # C -> I
         ip = [user(cfg.instruction_prompt.format(concepts=", ".join(st[i]["concepts"]), category=st[i]["category"],
@@ -187,7 +188,7 @@ class SelfCodeAlign(SynthExpander):
         rp = [user(cfg.response_prompt.format(instruction=st[i]["instruction"])) for i in live]
         rres = self.generate(rp, [record_seed(self.seed, self.name, records[i]["id"], "response") for i in live],
                              self.gen_params(n=cfg.k), round_key="response")
-        samples = []  # (i, j, text, response section, code, tests or None, why)
+        samples: list[list[Any]] = []  # (i, j, text, response section, code, tests or None, why)
         for i, p, res in zip(live, rp, rres):
             st[i]["prompt_hashes"].append(prompt_hash(p))
             for j, c in enumerate(res.completions):

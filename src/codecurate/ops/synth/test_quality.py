@@ -45,7 +45,7 @@ def _candidates(v) -> list[str]:
 
 
 @register
-class TestQuality(SynthMixin, Filter):
+class TestQuality(SynthMixin[TestQualityConfig], Filter[TestQualityConfig]):
     """Pass fraction of each candidate solution on the generated unit tests (XCoder's quality score)."""
 
     __test__ = False  # not a pytest class
@@ -53,7 +53,6 @@ class TestQuality(SynthMixin, Filter):
     Config = TestQualityConfig
     needs: ClassVar[tuple[str, ...]] = ("cpu", "sandbox")
     paper = "XCoder (arXiv 2409.03810) §3.2: passed generated test cases as response quality"
-    config: TestQualityConfig
 
     def _tests(self, rec: dict) -> dict | None:
         t = get_field(rec, self.config.tests_field)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from codecurate.ops.synth._common import (
     LLMOpConfig,
@@ -151,13 +151,12 @@ class WaveCoderConfig(LLMOpConfig, SandboxOpConfig):
 
 
 @register
-class WaveCoder(SynthExpander):
+class WaveCoder(SynthExpander[WaveCoderConfig]):
     """WaveCoder: generator (4 keys, few-shot good/bad examples) -> rule filter -> LLM discriminator, 4 tasks."""
 
     name = "wavecoder"
     Config = WaveCoderConfig
     paper = "WaveCoder (Yu et al., ACL 2024, arXiv 2312.14187); microsoft/WaveCoder@64e5ef634e"
-    config: WaveCoderConfig
 
     def setup(self) -> None:
         bad = [t for t in self.config.tasks if t not in TASKS]
@@ -234,7 +233,7 @@ class WaveCoder(SynthExpander):
                 if c["overall"] == "no":
                     reason = re.search(r"reasons?\s*:\s*(.+)", res.text, re.IGNORECASE)
                     c["why"] = "discriminator: no" + (f" ({reason.group(1).strip()[:160]})" if reason else "")
-                pool = good if c["why"] is None else badp
+                pool: dict[str, list[Any]] = good if c["why"] is None else badp
                 entry = c["text"] if c["why"] is None else (c["text"], "Analysis: " + res.text.strip()[:600])
                 pool[c["task"]] = (pool[c["task"]] + [entry])[-cfg.pool_size:]
             run = [c for c in live if c["why"] is None and cfg.execute and c["task"] in ("code_generation", "code_repair")]

@@ -87,9 +87,10 @@ def _worker_init(forkserver_pid: int | None) -> None:
         from multiprocessing import forkserver
 
         server = forkserver._forkserver
-        fd = server._forkserver_alive_fd
+        # private CPython attribute (absent from typeshed); the except below covers a Python without it
+        fd = server._forkserver_alive_fd  # type: ignore[attr-defined]
         if fd is not None:  # this worker's copy of the alive pipe's write end: the main process keeps the other
-            server._forkserver_alive_fd = None
+            server._forkserver_alive_fd = None  # type: ignore[attr-defined]
             os.close(fd)
     except (AttributeError, OSError):
         pass
