@@ -7,11 +7,13 @@ throughput stays flat or better with size.
 
 Data (real records, never tuned on): the Python solutions of MBPP, LeetCode (rllm), Code Alpaca and
 Evol-Instruct-Code from ../shared/data (6.5k programs with their instructions). Each benchmark record joins
-three of them, drawn at random (instruction: the three instructions; code: the three programs), so the
-records are distinct programs of realistic size, with unique ids; 3% are exact repeats of an earlier record
-and 3% near copies (re-indented, a comment added) so both dedup stages have work. The chain is
-``recipes/quickstart.yaml`` with the length cap raised from 1,500 to 4,000 characters (a record is three
-programs) and ``minhash_dedup`` with its defaults (``recipes/dedup.yaml``) on ``code`` at the end.
+four of them, drawn at random (instruction: the four instructions; code: the four programs), none over 35% of
+the record's code, so two records sharing a program stay far apart (code Jaccard <= ~0.21): distinct records
+of realistic size with unique ids; 3% are exact repeats of an earlier record and 3% near copies (re-indented, a
+comment added) so both dedup stages have work. (Joining three programs with no size rule made a long program
+dominate its records: hundreds of records sharing it at Jaccard ~0.7, a candidate-pair explosion no real pool
+has.) The chain is ``recipes/quickstart.yaml`` with the length cap raised from 1,500 to 6,000 characters and
+``minhash_dedup`` with its defaults (``recipes/dedup.yaml``) on ``code`` at the end.
 
     python benchmarks/bench_scale.py [--sizes 100000 1000000] [--configs local:1 local:2 ray:2]
 Writes benchmarks/results/scale.json (merging with what is there: one entry per size and config).
@@ -39,6 +41,8 @@ SHARED = ROOT.parent / "shared" / "data"
 SOURCES = ["mbpp/mbpp.jsonl", "leetcode_problems_rllm/leetcode_train.json", "code_alpaca/code_alpaca_2k.json",
            "evol_instruct_code/evol-codealpaca-2k-1.json", "evol_instruct_code/evol-codealpaca-2k-2.json"]
 OUT = ROOT / "benchmarks" / "results" / "scale.json"
+PER_RECORD = 6  # real programs joined per benchmark record
+LENGTH_CAP = 8000  # the quickstart's length stage cap (1,500 chars) raised for records of 6 programs
 
 
 def pool() -> list[tuple[str, str]]:
@@ -69,7 +73,11 @@ def make_input(path: Path, n: int, seed: int = 0) -> dict:
                 code = "# reviewed\n" + code.replace("    ", "  ")
                 kinds["near_copy"] += 1
             else:
-                parts = rng.sample(progs, 3)
+                while True:  # no program over 25% of the record: records sharing one stay far apart (J <= 0.15)
+                    parts = rng.sample(progs, PER_RECORD)
+                    sizes = [len(p[1]) for p in parts]
+                    if max(sizes) <= 0.25 * sum(sizes):
+                        break
                 instr = "\n\n".join(p[0] for p in parts)
                 code = "\n\n\n".join(p[1] for p in parts)
                 kinds["joined"] += 1
@@ -88,7 +96,7 @@ def recipe(input_path: Path) -> dict:
     dedup = yaml.safe_load((ROOT / "recipes" / "dedup.yaml").read_text())["stages"][0]
     for st in r["stages"]:
         if st["op"] == "length":
-            st["max"] = 4000
+            st["max"] = LENGTH_CAP
     r["stages"].append(dedup)
     r["input"] = {"path": str(input_path), "format": "codecurate"}
     r["output"] = {"format": "same"}
@@ -174,7 +182,7 @@ def main() -> None:
     args = ap.parse_args()
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
-    results.update({"benchmark": "bench_scale.py: quickstart chain (length cap 4000) + minhash_dedup defaults",
+    results.update({"benchmark": "bench_scale.py: quickstart chain (length cap 6000) + minhash_dedup defaults",
                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                 "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)},
                     "goal": "peak RSS sub-linear in records (<= 2 GiB at 1M), records/s flat or better with size"})

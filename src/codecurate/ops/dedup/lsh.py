@@ -151,27 +151,28 @@ def candidate_pairs(keys: KeyMatrix, valid: np.ndarray | None = None, window: in
     (m, 2) int64 array sorted by ``i`` then ``j``. Inside a bucket each record is paired with the next
     ``window`` records of the bucket (in dataset order), so a bucket of k <= window + 1 records gives all
     its k(k-1)/2 pairs and a huge bucket (many copies of one text) costs O(k * window), not O(k^2).
-    Vectorized: one sort per band, then one array comparison per neighbour distance."""
+    Vectorized: one sort per band, then one array comparison per neighbour distance. Pairs are kept as
+    ``i * n + j`` codes and made unique after every band, so memory follows the number of distinct candidate
+    pairs, not pairs x bands (a pair of copies shares all bands)."""
     n, bands = keys.shape
     idx_all = np.arange(n) if valid is None else np.flatnonzero(valid)
-    found = []
+    codes = np.empty(0, dtype=np.int64)
     for j in range(bands):
         col = keys[idx_all, j]
         order = np.argsort(col, kind="stable")
         sk, si = col[order], idx_all[order]
+        found = []
         for d in range(1, window + 1):
             if d >= len(sk):
                 break
             same = sk[d:] == sk[:-d]
             if not same.any():
                 break  # no bucket has more than d records
-            found.append(np.stack([si[:-d][same], si[d:][same]], axis=1))
-    if not found:
-        return np.empty((0, 2), dtype=np.int64)
-    pairs = np.concatenate(found)
-    pairs.sort(axis=1)
-    code = np.unique(pairs[:, 0] * np.int64(n) + pairs[:, 1])
-    return np.stack([code // n, code % n], axis=1)
+            a, b = si[:-d][same], si[d:][same]
+            found.append(np.minimum(a, b) * np.int64(n) + np.maximum(a, b))
+        if found:
+            codes = np.unique(np.concatenate([codes, *found]))
+    return np.stack([codes // n, codes % n], axis=1)
 
 
 class UnionFind:
