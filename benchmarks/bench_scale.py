@@ -120,9 +120,9 @@ def tree_rss(proc: psutil.Process) -> tuple[int, int]:
     return own, total
 
 
-def run_one(recipe_path: Path, out: Path, executor: str, workers: int) -> dict:
+def run_one(recipe_path: Path, out: Path, executor: str, workers: int, extra: tuple[str, ...] = ()) -> dict:
     cmd = [sys.executable, "-m", "codecurate.cli", "run", str(recipe_path), "-o", str(out), "-w", str(workers),
-           "-q", "-e", executor]
+           "-q", "-e", executor, *extra]
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,11 @@ def _ids(paths: list[Path]) -> list[str]:
     return [x for p in paths for x in pq.read_table(p, columns=["id"]).column("id").to_pylist()]
 
 
-def _ledger(d: Path, columns=("id", "reason", "detail", "record")):
-    paths = sorted(d.glob("ledger-*.parquet"))
-    return [pq.read_table(p, columns=list(columns)) for p in paths]
+def _ledger(d: Path, columns=("id", "reason", "detail", "record")) -> Iterator:
+    """A stage's ledger shards, one table at a time (a stage may set aside most of a million records, each
+    with its whole record: never all at once)."""
+    for p in sorted(d.glob("ledger-*.parquet")):
+        yield pq.read_table(p, columns=list(columns))
 
 
 def read_sample(paths: list[Path], columns: list[str] | None, cap: int | None, seed: int = 42):
@@ -265,9 +268,9 @@ REPORT_SAMPLE = 20_000  # records per side the basic report analyses (the funnel
 def run_report(run_dir: str | Path, level: str = "basic", options: AnalyzeOptions | None = None,
                sample: int | None = None) -> dict:
     """The report of a finished run as a dict (see the module docstring). ``sample``: past this many records,
-    the dataset panels and the before/after distributions use a seeded sample of this many records of the
-    input, of the output and of each stage (default: ``REPORT_SAMPLE`` for ``basic``, all for ``full``), so
-    the report's memory does not grow with the run; counts, the funnel and the drop reasons are exact."""
+    the dataset panels (embeddings too, at ``full``) and the before/after distributions use a seeded sample of
+    this many records of the input, of the output and of each stage (default ``REPORT_SAMPLE``), so the
+    report's memory does not grow with the run; counts, the funnel and the drop reasons are exact."""
     import codecurate
 
     run_dir = Path(run_dir)
@@ -283,7 +286,7 @@ def run_report(run_dir: str | Path, level: str = "basic", options: AnalyzeOption
         full = level == "full"
         options = AnalyzeOptions(embeddings=full, contamination=full, near_dup=full, static=full,
                                  code_sample=5000 if full else 0, map_points=1500 if full else 0)
-    cap = sample if sample is not None else (REPORT_SAMPLE if level == "basic" else None)
+    cap = sample if sample is not None else REPORT_SAMPLE
     in_table, n_in = read_sample(sorted(stages[0]["dir"].glob("data-*.parquet")), None, cap, options.seed)
     last = stages[-1]["dir"]
     out_table, n_out = read_sample(sorted(last.glob("data-*.parquet")), None, cap, options.seed)
