@@ -98,3 +98,35 @@ def test_random_select_fraction_count_and_seed():
     assert a == b and a != c and sum(a) == 300
     assert sum(d.keep for d in get_op("random_select")({"count": 17}, seed=1).reduce(payloads)) == 17
     assert sum(d.keep for d in get_op("random_select")({"count": 5000}, seed=1).reduce(payloads)) == 1000
+
+
+def test_batch_failure_is_isolated_to_the_failing_record():
+    """A Filter whose batch step (``compute``) fails on one record: ``on_error: skip`` reruns the batch record by
+    record, so only that record goes to the ledger with the error; otherwise the batch raises naming its first
+    record, and a batch of one names the record itself."""
+    import pytest
+
+    from codecurate.pipeline.op import Filter, OpError
+    from codecurate.records import make_record
+
+    class Boom(Filter):
+        name = "boom_test_filter"
+
+        def compute(self, records):
+            for r in records:
+                if "poison" in r["code"]:
+                    raise ValueError("cannot score this one")
+                r["stats"]["len"] = len(r["code"])
+
+        def decide(self, record):
+            return None if record["stats"]["len"] > 5 else "too short"
+
+    recs = [make_record(f"r{i}", code=c) for i, c in enumerate(["x = 1 + 2", "poison()", "y = 1", "z = [1, 2, 3]"])]
+    res = Boom(on_error="skip").process([dict(r, stats={}) for r in recs])
+    assert [r["id"] for r in res.kept] == ["r0", "r3"]
+    assert [(d.record["id"], d.reason) for d in res.dropped] == [
+        ("r1", "error: ValueError: cannot score this one"), ("r2", "too short")]
+    with pytest.raises(OpError, match="batch starting at record 'r0'"):
+        Boom().process([dict(r, stats={}) for r in recs])
+    with pytest.raises(OpError, match="failed on record 'r1'"):
+        Boom().process([dict(recs[1], stats={})])

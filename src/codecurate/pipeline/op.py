@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -158,6 +158,25 @@ class Op(Generic[C]):
             return
         raise OpError(f"op {self.name!r} failed on record {rec.get('id')!r}: {msg}") from exc
 
+    def isolate_failure(self, records: list[dict], exc: BaseException, res: BatchResult) -> BatchResult:
+        """A batch-level step failed with ``exc``: one record is named (ledgered with ``on_error: skip``, else
+        raised); a batch raises, unless ``on_error: skip``, which reruns the records one by one so that only the
+        failing ones go to the ledger."""
+        if len(records) == 1:
+            self._fail(records[0], exc, res)
+            res.counters = self.take_counters()
+            return res
+        if self.on_error != "skip":
+            raise OpError(f"op {self.name!r} failed on a batch starting at record "
+                          f"{records[0].get('id')!r}: {type(exc).__name__}: {exc}") from exc
+        for rec in records:
+            sub = self.process([rec])
+            res.kept += sub.kept
+            res.dropped += sub.dropped
+            res.created += sub.created
+            res.counters += sub.counters
+        return res
+
     def process(self, records: list[dict]) -> BatchResult:  # pragma: no cover - overridden per kind
         raise TypeError(f"{type(self).__name__} must define process()")
 
@@ -198,19 +217,7 @@ class Filter(Op[C]):
         try:
             self.compute(records)
         except Exception as e:  # noqa: BLE001
-            if len(records) == 1:  # names the record; raises unless on_error is skip
-                self._fail(records[0], e, res)
-                res.counters = self.take_counters()
-                return res
-            if self.on_error != "skip":
-                raise OpError(f"op {self.name!r} failed on a batch starting at record "
-                              f"{records[0].get('id')!r}: {type(e).__name__}: {e}") from e
-            for rec in records:  # skip: isolate the failing record(s) one by one
-                sub = self.process([rec])
-                res.kept += sub.kept
-                res.dropped += sub.dropped
-                res.counters += sub.counters
-            return res
+            return self.isolate_failure(records, e, res)
         for rec in records:
             try:
                 reason = self.decide(rec)
@@ -249,6 +256,21 @@ class Expander(Op[C]):
             res.created += len(out) - 1
         res.counters = self.take_counters()
         return res
+
+
+def ids_at(starts: Any, wanted: Any, load_part: Callable[[int], list]) -> dict[int, Any]:
+    """{global record index: id} for the sorted indices ``wanted`` (numpy) of spilled shards whose first
+    indices are ``starts`` (numpy, one more than shards); ``load_part(k)`` reads shard ``k``'s ids, called once
+    per shard that holds a wanted index (a global op's reduce names only a few records, e.g. kept originals)."""
+    import numpy as np
+
+    out: dict[int, Any] = {}
+    ks = np.searchsorted(starts, wanted, side="right") - 1
+    for k in np.unique(ks).tolist():
+        part = load_part(k)
+        for i in wanted[ks == k].tolist():
+            out[i] = part[i - int(starts[k])]
+    return out
 
 
 class GlobalOp(Op[C]):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xxhash
 
-from codecurate.pipeline.op import top_fields, Decision, FieldsConfig, GlobalOp
+from codecurate.pipeline.op import top_fields, Decision, FieldsConfig, GlobalOp, ids_at
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
@@ -72,13 +73,8 @@ class ExactDedup(GlobalOp[ExactDedupConfig]):
                                  [np.empty(0, dtype=_DIGEST)])
         starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
 
-        def ids(wanted: np.ndarray) -> dict[int, str]:  # read only the shards that hold a kept original
-            out: dict[int, str] = {}
-            ks = np.searchsorted(starts, wanted, side="right") - 1
-            for k in np.unique(ks).tolist():
-                part = json.loads((paths[k] / "ids.json").read_text())
-                out.update((i, part[i - int(starts[k])]) for i in wanted[ks == k].tolist())
-            return out
+        def ids(wanted: np.ndarray) -> dict[int, Any]:  # read only the shards that hold a kept original
+            return ids_at(starts, wanted, lambda k: json.loads((paths[k] / "ids.json").read_text()))
 
         yield from self._decide(digests, ids, sizes)
 

@@ -85,7 +85,7 @@ from codecurate.ops.dedup.lsh import (
     signatures,
 )
 from codecurate.ops.dedup.shingles import dedup_shingle_pairs
-from codecurate.pipeline.op import Decision, FieldsConfig, GlobalOp, top_fields
+from codecurate.pipeline.op import Decision, FieldsConfig, GlobalOp, ids_at, top_fields
 from codecurate.pipeline.registry import register
 from codecurate.records import field_text, get_field
 
@@ -312,20 +312,19 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         self._vocab = self._wts = self._totals = None
         if not self.config.instruction_field or self.config.instruction_weighting != "idf":
             return
-        uniq = [np.unique(part.words()) for part in cols.parts]
-        allw = np.concatenate(uniq) if uniq else np.empty(0, np.uint64)
+        # pass 1, per part: distinct words and how many records use each (per-record word sets are unique, so
+        # summed over parts that is the document frequency), and the records that have an instruction
+        per_part, n_with = [], 0
+        for part in cols.parts:
+            per_part.append(np.unique(part.words(), return_counts=True))
+            n_with += int((np.diff(part.woffs()) > 0).sum())
+        allw = np.concatenate([u for u, _ in per_part]) if per_part else np.empty(0, np.uint64)
         if not len(allw):
             return
-        # per-record word sets are unique, so a word's count over all records is its document frequency
         vocab, inv = np.unique(allw, return_inverse=True)
-        df = np.zeros(len(vocab), dtype=np.int64)
-        pos = 0
-        for part, u in zip(cols.parts, uniq):
-            w = part.words()
-            df[inv[pos:pos + len(u)]] += np.bincount(np.searchsorted(u, w), minlength=len(u))
-            pos += len(u)
-        n_with = sum(int((np.diff(part.woffs()) > 0).sum()) for part in cols.parts)
+        df = np.bincount(inv.ravel(), weights=np.concatenate([c for _, c in per_part]), minlength=len(vocab))
         self._vocab, self._wts = vocab, np.log((n_with + 1) / df)
+        # pass 2: each record's total weight
         totals = []
         for part in cols.parts:
             cs = np.concatenate(([0.0], np.cumsum(self._wts[np.searchsorted(vocab, part.words())])))
@@ -620,13 +619,7 @@ class _Columns:
 
     def ids(self, wanted: np.ndarray) -> dict[int, Any]:
         """{global index: id} for the sorted indices ``wanted``, reading each part's ids once."""
-        out: dict[int, Any] = {}
-        ks = np.searchsorted(self.starts, wanted, side="right") - 1
-        for k in np.unique(ks).tolist():
-            part_ids = self.parts[k].ids()
-            for i in wanted[ks == k].tolist():
-                out[i] = part_ids[i - int(self.starts[k])]
-        return out
+        return ids_at(self.starts, wanted, lambda k: self.parts[k].ids())
 
 
 class _BandView:

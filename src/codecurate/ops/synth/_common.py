@@ -419,21 +419,8 @@ class SynthExpander(SynthMixin[C], Op[C]):
         res = BatchResult()
         try:
             outs = self.synthesize(records)
-        except Exception as e:
-            if len(records) == 1:
-                self._fail(records[0], e, res)
-                res.counters = self.take_counters()
-                return res
-            if self.on_error != "skip":
-                raise OpError(f"op {self.name!r} failed on a batch starting at record "
-                              f"{records[0].get('id')!r}: {type(e).__name__}: {e}") from e
-            for rec in records:  # isolate the failing record(s); LLM replies come from the cache
-                sub = self.process([rec])
-                res.kept += sub.kept
-                res.dropped += sub.dropped
-                res.created += sub.created
-                res.counters += sub.counters
-            return res
+        except Exception as e:  # LLM replies of a rerun come from the cache
+            return self.isolate_failure(records, e, res)
         if len(outs) != len(records):
             raise OpError(f"op {self.name!r}: synthesize returned {len(outs)} results for {len(records)} records")
         for kept, dropped in outs:
