@@ -5,6 +5,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import codecurate.ops.dedup.minhash_dedup as mh
@@ -49,7 +50,7 @@ def spilled(op, recs, tmp: Path, shard: int):
     {"fields": ["code"], "instruction_weighting": "none", "verify": False},
 ])
 def test_minhash_spilled_equals_in_memory(tmp_path, monkeypatch, params):
-    monkeypatch.setattr(mh, "OPEN_PARTS", 2)  # most shingle lookups reopen a shard's memory maps
+    monkeypatch.setattr(mh, "OPEN_PARTS", 2)  # most shingle lookups reopen a shard's files
     recs = records()
     mem = get_op("minhash_dedup")(params, seed=5)
     expected = mem.reduce(mem.map_batch(recs))
@@ -59,6 +60,37 @@ def test_minhash_spilled_equals_in_memory(tmp_path, monkeypatch, params):
     removed = sum(not d.keep for d in got)
     assert removed >= 50  # the planted copies are found (not a vacuous equality)
     assert disk.take_counters()["duplicates_removed"] == mem.take_counters()["duplicates_removed"] == removed
+
+
+@pytest.mark.parametrize("params", [
+    {"fields": ["code"]},
+    {"fields": ["code"], "instruction_weighting": "none"},
+    {"fields": ["code"], "instruction_field": None},
+    {"fields": ["code"], "verify": False},
+])
+def test_minhash_star_batched_verification_equals_pair_by_pair(tmp_path, monkeypatch, params):
+    """Star clustering verifies a kept record's neighbours in one vectorized call; the decisions (and the
+    ledger's Jaccard / instruction similarity) equal those of ``_similar`` called pair by pair."""
+    monkeypatch.setattr(mh, "OPEN_PARTS", 2)
+    recs = records()
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "slow").mkdir()
+    fast = get_op("minhash_dedup")(params, seed=3)
+    got = spilled(fast, recs, tmp_path / "fast", 61)
+
+    def one_by_one(self, cols, i, js):
+        res = [self._similar(cols, i, int(j)) for j in js]
+        return (np.array([r[0] for r in res], dtype=bool), np.array([r[1] for r in res]),
+                np.array([r[2] for r in res]))
+
+    monkeypatch.setattr(mh.MinHashDedup, "_similar_many", one_by_one)
+    slow = get_op("minhash_dedup")(params, seed=3)
+    expected = spilled(slow, recs, tmp_path / "slow", 61)
+    assert [(d.keep, d.reason, d.detail) for d in got] == [(d.keep, d.reason, d.detail) for d in expected]
+    assert sum(not d.keep for d in got) >= 50
+    fc, sc = fast.take_counters(), slow.take_counters()
+    for key in ("verified_pairs", "rejected_pairs", "instruction_rejected_pairs", "code_only_rejected_pairs"):
+        assert fc[key] == sc[key], key
 
 
 def test_minhash_keep_score_spilled(tmp_path):

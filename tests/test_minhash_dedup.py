@@ -202,3 +202,29 @@ def test_batch_split_does_not_change_decisions(planted):
     many = op.reduce([p for k in range(0, len(recs), 37) for p in op.map_batch(recs[k:k + 37])])
     assert [d.keep for d in one] == [d.keep for d in many]
     assert [d.detail for d in one] == [d.detail for d in many]
+
+
+def test_candidate_pairs_equal_brute_force_across_bands():
+    """Every pair sharing a key in some band, each once, whatever band found it first (pairs found by many
+    bands are merged across the sorted chunks), and a huge bucket bounded by the window."""
+    from codecurate.ops.dedup.lsh import candidate_pairs
+
+    rng = np.random.default_rng(0)
+    n, bands = 1500, 20
+    keys = rng.integers(0, 400, size=(n, bands)).astype(np.uint64)  # ~3.75 records per bucket per band
+    keys[100:110] = keys[50]  # ten copies of one record share every band
+    got = candidate_pairs(keys, window=10_000)
+    want = set()
+    for j in range(bands):
+        buckets: dict[int, list[int]] = {}
+        for i, k in enumerate(keys[:, j].tolist()):
+            buckets.setdefault(k, []).append(i)
+        for members in buckets.values():
+            want.update((a, b) for x, a in enumerate(members) for b in members[x + 1:])
+    assert [tuple(p) for p in got.tolist()] == sorted(want)
+    valid = np.ones(n, dtype=bool)
+    valid[::3] = False
+    sub = candidate_pairs(keys, valid, window=10_000)
+    assert [tuple(p) for p in sub.tolist()] == sorted(p for p in want if valid[p[0]] and valid[p[1]])
+    one = np.zeros((n, 2), dtype=np.uint64)  # everything in one bucket: each record meets its next 5
+    assert len(candidate_pairs(one, window=5)) == sum(min(5, n - 1 - i) for i in range(n))

@@ -202,3 +202,24 @@ def test_parallel_read_raises_the_serial_readers_error(tmp_path, at):
                        workers=w)
         msgs.append(str(e.value))
     assert msgs[0] == msgs[1] and f"in.jsonl:{at + 1}: invalid JSON" in msgs[0], msgs
+
+
+@pytest.mark.parametrize("dup", [False, True])
+def test_serial_read_keeps_an_id_table_only_when_an_id_repeats(tmp_path, monkeypatch, dup):
+    """The serial reader checks repeats by 8-byte id hashes; the table of ids (with positions, for the ledger)
+    is built only on a second pass, when a repeat was seen."""
+    import codecurate.pipeline.runner as runner_mod
+
+    tables = []
+    real = runner_mod.write_read_shard
+
+    def spy(items, d, k, first_n, seen=None, *a, **kw):
+        tables.append(seen is not None)
+        return real(items, d, k, first_n, seen, *a, **kw)
+
+    monkeypatch.setattr(runner_mod, "write_read_shard", spy)
+    src = _tricky_jsonl(tmp_path / "in.jsonl", dup)
+    res = run_recipe(quick_recipe(src, stages=["python_syntax"], batch_size=6, input={"on_error": "skip"}),
+                     output=tmp_path / "w1", workers=1)
+    assert any(tables) == dup and not all(tables)
+    assert ("duplicate id" in {e["reason"] for e in res.ledger()}) == dup

@@ -217,6 +217,19 @@ def _id_hashes(ids: list) -> bytes:
     return b"".join(xxhash.xxh3_64_digest(str(x).encode()) for x in ids)
 
 
+def _ids_repeat(infos: list[dict]) -> bool:
+    """Whether the shards' id hashes repeat: a repeated id (or, rarely, a hash collision)."""
+    import numpy as np
+
+    hashes = np.frombuffer(b"".join(info["id_hashes"] for info in infos), dtype=np.uint64)
+    return len(np.unique(hashes)) != len(hashes)
+
+
+def _reset_dir(d: Path) -> None:
+    shutil.rmtree(d)
+    d.mkdir(parents=True)
+
+
 def read_shard_task(task: dict) -> dict:
     """Parse one chunk of a JSONL input into read-stage shard ``k`` (ids are checked for repeats afterwards,
     across all chunks, by the caller)."""
@@ -389,19 +402,31 @@ class Runner:
         infos = self._read_parallel(d, prog, task) if self.workers > 1 else None
         mode = "parallel"
         if infos is None:
-            seen: dict[str, str]
-            mode, infos, seen, n = "serial", [], {}, 0
-            items_in = read_records_with_errors(r.input.path, r.input.format, r.input.on_error, r.input.limit)
-            while True:
-                items = list(itertools.islice(items_in, r.batch_size))
-                if items or not infos:  # an empty input (limit 0) still gets shard 0
-                    infos.append(write_read_shard(items, d, len(infos), n, seen, r.input.on_error, r.input.path))
-                n += len(items)
-                if prog:
-                    prog.update(task, completed=n)
-                if len(items) < r.batch_size:
-                    break
+            # first without an id table (8 bytes a record: the ids' hashes); only when an id repeats (or two
+            # hashes collide) again with one, which ledgers or refuses the repeat with its position
+            mode, infos = "serial", self._read_serial(d, prog, task, None)
+            if _ids_repeat(infos):
+                _reset_dir(d)
+                infos = self._read_serial(d, prog, task, {})
+            for info in infos:
+                info.pop("id_hashes", None)
         return self._read_done(d, cfg, fp_in, t0, infos, prog, task, mode)
+
+    def _read_serial(self, d: Path, prog, task, seen: dict[str, str] | None) -> list[dict]:
+        r = self.recipe
+        infos: list[dict] = []
+        n = 0
+        items_in = read_records_with_errors(r.input.path, r.input.format, r.input.on_error, r.input.limit)
+        while True:
+            items = list(itertools.islice(items_in, r.batch_size))
+            if items or not infos:  # an empty input (limit 0) still gets shard 0
+                infos.append(write_read_shard(items, d, len(infos), n, seen, r.input.on_error, r.input.path))
+            n += len(items)
+            if prog:
+                prog.update(task, completed=n)
+            if len(items) < r.batch_size:
+                break
+        return infos
 
     def _read_parallel(self, d: Path, prog, task) -> list[dict] | None:
         """Parse a plain JSONL input in chunks of ``batch_size`` items on the workers. Shards are the serial
@@ -424,13 +449,11 @@ class Runner:
                 prog.update(task, completed=done[0])
 
         infos = self.executor.map(read_shard_task, tasks, True, on_done=advance)
-        import numpy as np
-
-        hashes = np.frombuffer(b"".join(info.pop("id_hashes") for info in infos), dtype=np.uint64)
-        if len(np.unique(hashes)) != len(hashes):  # a repeated id (or, rarely, a hash collision)
-            shutil.rmtree(d)
-            d.mkdir(parents=True)
+        if _ids_repeat(infos):
+            _reset_dir(d)
             return None
+        for info in infos:
+            info.pop("id_hashes")
         return infos
 
     def _read_done(self, d: Path, cfg: str, fp_in: str, t0: float, infos: list[dict], prog, task,

@@ -152,11 +152,12 @@ def candidate_pairs(keys: KeyMatrix, valid: np.ndarray | None = None, window: in
     ``window`` records of the bucket (in dataset order), so a bucket of k <= window + 1 records gives all
     its k(k-1)/2 pairs and a huge bucket (many copies of one text) costs O(k * window), not O(k^2).
     Vectorized: one sort per band, then one array comparison per neighbour distance. Pairs are kept as
-    ``i * n + j`` codes and made unique after every band, so memory follows the number of distinct candidate
-    pairs, not pairs x bands (a pair of copies shares all bands)."""
+    ``i * n + j`` codes; a band's codes that an earlier band found are dropped (binary search in a few
+    sorted chunks, merged every 8 bands), so memory follows the number of distinct candidate pairs, not
+    pairs x bands (a pair of copies shares all bands), and the pairs are not re-sorted after every band."""
     n, bands = keys.shape
     idx_all = np.arange(n) if valid is None else np.flatnonzero(valid)
-    codes = np.empty(0, dtype=np.int64)
+    chunks: list[np.ndarray] = []  # sorted, disjoint chunks of distinct pair codes
     for j in range(bands):
         col = keys[idx_all, j]
         order = np.argsort(col, kind="stable")
@@ -171,7 +172,15 @@ def candidate_pairs(keys: KeyMatrix, valid: np.ndarray | None = None, window: in
             a, b = si[:-d][same], si[d:][same]
             found.append(np.minimum(a, b) * np.int64(n) + np.maximum(a, b))
         if found:
-            codes = np.unique(np.concatenate([codes, *found]))
+            fresh = np.unique(np.concatenate(found))
+            for c in chunks:  # keep only codes no earlier band found (one binary search per chunk)
+                pos = np.searchsorted(c, fresh).clip(0, len(c) - 1)
+                fresh = fresh[c[pos] != fresh]
+            if len(fresh):
+                chunks.append(fresh)
+            if len(chunks) > 8:  # a handful of sorts over all bands, not one per band
+                chunks = [np.sort(np.concatenate(chunks))]
+    codes = np.sort(np.concatenate(chunks)) if chunks else np.empty(0, dtype=np.int64)
     return np.stack([codes // n, codes % n], axis=1)
 
 

@@ -63,7 +63,10 @@ representative's id, the record it was matched to, their code Jaccard and their 
 from __future__ import annotations
 
 import json
+import os
 import re
+from array import array
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
 from itertools import chain
@@ -91,7 +94,7 @@ from codecurate.records import field_text, get_field
 
 CODE_FIELDS = ("code",)
 _WORD_RE = re.compile(r"\w+")
-OPEN_PARTS = 64  # shards whose shingle/word files stay memory-mapped at once in reduce_shards (file descriptors)
+OPEN_PARTS = 1024  # shards whose shingle/word files stay open at once in reduce_shards (2 descriptors each)
 
 
 class MinHashDedupConfig(FieldsConfig):
@@ -242,7 +245,7 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
 
     def map_shard(self, records: list[dict], path: Path) -> None:
         """Out of core: the columns of ``map_columns`` as files under ``path`` (``keys.bin`` band-major, so
-        the reduce reads one band of every shard at a time; ``.npy`` arrays it memory-maps; ``ids.json``)."""
+        the reduce reads one band of every shard at a time; ``.npy`` arrays it reads per record; ``ids.json``)."""
         cols = self.map_columns(records)
         cols["keys"].tofile(path / "keys.bin")
         np.savez(path / "cols.npz", nsh=cols["nsh"], length=cols["length"], score=cols["score"])
@@ -279,8 +282,8 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
     def reduce_shards(self, paths: list[Path], sizes: list[int]) -> Iterator[list[Decision]]:
         """Out of core: the shards ``map_shard`` wrote. The driver holds a few numbers per record (band keys of
         one band at a time, shingle counts, lengths, scores, cluster arrays), the instruction vocabulary, and
-        ids only of kept representatives; shingle and word sets are memory-mapped and read per candidate
-        pair."""
+        ids only of kept representatives; shingle and word sets are read from the shard files (``os.pread``)
+        per record whose candidates are verified."""
         self.ensure_setup()
         cols = _Columns([_DiskPart(p, n) for p, n in zip(paths, sizes)], self.bands)
         if cols.n == 0:
@@ -372,6 +375,54 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
             return False, jac, sim
         return True, jac, sim
 
+    def _similar_many(self, cols: _Columns, i: int, js: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``_similar`` of record i with each of ``js`` (sorted), vectorized: the neighbours' shingle (and word)
+        sets are gathered part by part with one fancy index each and matched against i's by one
+        ``searchsorted``. Same decisions as ``_similar`` pair by pair."""
+        c = self.config
+        m = len(js)
+        ok = np.ones(m, dtype=bool)
+        jac = np.full(m, np.nan)
+        sim = np.full(m, np.nan)
+        if c.verify:
+            mine = cols.shingles(i)
+            hit, seg, lens = _matches(mine, *cols.gather("shingle", js))
+            inter = np.bincount(seg, weights=hit, minlength=m)
+            jac = inter / (len(mine) + lens - inter)
+            self.count("verified_pairs", m)
+            ok = jac >= c.threshold
+            self.count("rejected_pairs", int((~ok).sum()))
+        judged = np.zeros(m, dtype=bool)
+        if c.instruction_field and ok.any():
+            cand = js[ok]
+            a = cols.words(i)
+            if len(a):
+                vals, seg, lens = cols.gather("word", cand)
+                hit = _matches(a, vals, seg, lens)[0]
+                if self._wts is None or self._vocab is None or self._totals is None:  # set together
+                    inter = np.bincount(seg, weights=hit, minlength=len(cand))
+                    union = len(a) + lens - inter
+                else:
+                    at = np.searchsorted(self._vocab, vals).clip(0, len(self._vocab) - 1)
+                    w = np.where(hit, self._wts[at], 0.0)
+                    inter = np.bincount(seg, weights=w, minlength=len(cand))
+                    union = self._totals[i] + self._totals[cand] - inter
+                s = np.divide(inter, union, out=np.ones(len(cand)), where=union > 0)
+                has = lens > 0
+                where = np.flatnonzero(ok)[has]
+                sim[where] = s[has]
+                judged[where] = True
+                low = s[has] < c.instruction_threshold
+                self.count("instruction_rejected_pairs", int(low.sum()))
+                ok[where[low]] = False
+        # pairs the instruction check could not judge: code alone decides, at code_only_threshold
+        cot = c.code_only_threshold
+        if c.verify and cot is not None:
+            low = ok & ~judged & (jac < cot)
+            self.count("code_only_rejected_pairs", int(low.sum()))
+            ok &= ~low
+        return ok, jac, sim
+
     def _priority(self, cols: _Columns) -> np.ndarray:
         """Record indices, best to keep first: dataset order, or longest, or highest score (missing last)."""
         c = self.config
@@ -388,10 +439,18 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         every candidate neighbour not yet decided whose verified Jaccard with it is >= threshold. Every
         removed record is thus a verified near-duplicate of a kept one (no chains)."""
         n = cols.n
-        both = np.concatenate([pairs, pairs[:, ::-1]])
-        both = both[np.lexsort((both[:, 1], both[:, 0]))]
-        starts = np.searchsorted(both[:, 0], np.arange(n + 1))
-        nbr = both[:, 1]
+        if self.config.keep == "first":
+            # walking in dataset order, only a record's later neighbours can still be undecided: the pairs
+            # (sorted by i, then j) are already that adjacency list, with no copy
+            starts, nbr = np.searchsorted(pairs[:, 0], np.arange(n + 1)), pairs[:, 1]
+        else:  # both directions, as compact CSR (int32 indices when they fit)
+            itype = np.int32 if n < 2**31 else np.int64
+            src = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(itype)
+            o = np.argsort(src, kind="stable")
+            del src
+            nbr = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(itype)[o]
+            degree = np.bincount(pairs[:, 0], minlength=n) + np.bincount(pairs[:, 1], minlength=n)
+            starts = np.concatenate(([0], np.cumsum(degree)))
         rep = np.full(n, -1, dtype=np.int64)  # kept record that removed this one
         rep_j = np.full(n, np.nan)
         rep_s = np.full(n, np.nan)
@@ -403,12 +462,13 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
             if rep[i] >= 0:
                 continue
             kept[i] = True
-            for j in nbr[starts[i]:starts[i + 1]].tolist():
-                if rep[j] >= 0 or kept[j] or rank[j] < rank[i]:
-                    continue
-                ok, jac, sim = self._similar(cols, i, j)
-                if ok:
-                    rep[j], rep_j[j], rep_s[j] = i, jac, sim
+            js = nbr[starts[i]:starts[i + 1]]
+            js = js[(rep[js] < 0) & ~kept[js] & (rank[js] > rank[i])]
+            if not len(js):
+                continue
+            # deciding one neighbour never changes another's test, so i's neighbours are verified at once
+            ok, jac, sim = self._similar_many(cols, i, js)
+            rep[js[ok]], rep_j[js[ok]], rep_s[js[ok]] = i, jac[ok], sim[ok]
         removed = rep >= 0
         size = np.bincount(rep[removed], minlength=n) + 1
         self.count("clusters", int((size > 1).sum()))
@@ -483,6 +543,16 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         return out
 
 
+def _matches(a: np.ndarray, vals: np.ndarray, seg: np.ndarray, lens: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(which of ``vals`` are in the set ``a``, seg, lens): ``a`` sorted once, one ``searchsorted``."""
+    a = np.sort(a)
+    if not len(a):
+        return np.zeros(len(vals), dtype=bool), seg, lens
+    pos = np.searchsorted(a, vals).clip(0, len(a) - 1)
+    return a[pos] == vals, seg, lens
+
+
 def _score(v: Any) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
 
@@ -495,7 +565,7 @@ class _MemoryPart:
                  woffs: np.ndarray | None):
         self.n = len(ids)
         self._ids, self._keys, self.nsh, self.length, self.score = ids, keys, nsh, length, score
-        self._sh, self._shoffs, self._words, self._woffs = shingles, shoffs, words, woffs
+        self._flat = {"shingle": (shingles, shoffs), "word": (words, woffs)}
 
     @classmethod
     def from_payloads(cls, payloads: list[Any], bands: int) -> _MemoryPart:
@@ -515,21 +585,17 @@ class _MemoryPart:
     def band(self, j: int) -> np.ndarray:
         return self._keys[j]
 
-    def shingle_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        assert self._sh is not None and self._shoffs is not None  # asked for only with verify
-        return self._sh, self._shoffs
-
-    def word_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        assert self._words is not None and self._woffs is not None  # asked for only with instruction_field
-        return self._words, self._woffs
+    def read(self, kind: str, li: int) -> np.ndarray:
+        """The ``kind`` set (shingle or word hashes) of local record ``li``."""
+        flat, offs = self._flat[kind]
+        assert flat is not None and offs is not None  # asked for only with verify / instruction_field
+        return flat[offs[li]:offs[li + 1]]
 
     def words(self) -> np.ndarray:
-        assert self._words is not None
-        return self._words
+        return self._flat["word"][0]  # type: ignore[return-value]  # called only with instruction_field
 
     def woffs(self) -> np.ndarray:
-        assert self._woffs is not None
-        return self._woffs
+        return self._flat["word"][1]  # type: ignore[return-value]  # called only with instruction_field
 
     def ids(self) -> list:
         return self._ids
@@ -540,7 +606,11 @@ class _MemoryPart:
 
 class _DiskPart:
     """One shard's payload files (``MinHashDedup.map_shard``): small per-record columns loaded, band keys read
-    one band at a time, shingle and word sets memory-mapped on demand (and released by ``_Columns``'s LRU)."""
+    one band at a time, shingle and word sets read per record with ``os.pread`` (no memory map: mapped pages
+    would count in the process's RSS; the page cache keeps them warm anyway). Offsets are loaded on first use
+    and kept (8 bytes a record); the open file descriptors are closed by ``_Columns``'s LRU."""
+
+    _FILES: ClassVar[dict[str, tuple[str, str]]] = {"shingle": ("shingles", "shoffs"), "word": ("words", "woffs")}
 
     def __init__(self, path: Path, n: int):
         self.path, self.n = Path(path), n
@@ -548,23 +618,36 @@ class _DiskPart:
             self.nsh, self.length, self.score = z["nsh"], z["length"], z["score"]
         if len(self.nsh) != n:
             raise ValueError(f"{self.path}: payloads of {len(self.nsh)} records, the shard has {n}")
-        self._maps: dict[str, np.ndarray] = {}
+        self._offs: dict[str, array] = {}
+        self._data_at: dict[str, int] = {}  # byte offset of the data in each .npy file (after its header)
+        self._fds: dict[str, tuple[int, int, array]] = {}  # kind -> (open descriptor, data offset, offsets)
 
     def band(self, j: int) -> np.ndarray:
         return np.fromfile(self.path / "keys.bin", dtype=np.uint64, count=self.n, offset=j * self.n * 8)
 
-    def _map(self, name: str) -> np.ndarray:
-        a = self._maps.get(name)
-        if a is None:
-            # a plain ndarray view of the map: slicing an np.memmap costs ~6 us (subclass bookkeeping), a view 0.7 us
-            a = self._maps[name] = np.asarray(np.load(self.path / f"{name}.npy", mmap_mode="r"))
-        return a
+    def _open(self, kind: str) -> tuple[int, int, array]:
+        got = self._fds.get(kind)
+        if got is not None:
+            return got
+        name, offs_name = self._FILES[kind]
+        if kind not in self._data_at:
+            with open(self.path / f"{name}.npy", "rb") as fh:
+                read = (np.lib.format.read_array_header_1_0 if np.lib.format.read_magic(fh) == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                dtype = read(fh)[2]  # (shape, fortran order, dtype)
+                if dtype != np.uint64:
+                    raise ValueError(f"{self.path / name}.npy: dtype {dtype}, expected uint64")
+                self._data_at[kind] = fh.tell()
+            # offsets as an array.array: indexing it gives Python ints ~10x faster than an ndarray
+            self._offs[kind] = array("q", np.load(self.path / f"{offs_name}.npy").astype(np.int64).tobytes())
+        got = self._fds[kind] = (os.open(self.path / f"{name}.npy", os.O_RDONLY), self._data_at[kind],
+                                 self._offs[kind])
+        return got
 
-    def shingle_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._map("shingles"), self._map("shoffs")
-
-    def word_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._map("words"), self._map("woffs")
+    def read(self, kind: str, li: int) -> np.ndarray:
+        fd, at, offs = self._fds.get(kind) or self._open(kind)
+        lo, hi = offs[li], offs[li + 1]
+        return np.frombuffer(os.pread(fd, (hi - lo) * 8, at + lo * 8), dtype=np.uint64)
 
     def words(self) -> np.ndarray:
         return np.load(self.path / "words.npy")
@@ -576,46 +659,75 @@ class _DiskPart:
         return json.loads((self.path / "ids.json").read_text())
 
     def release(self) -> None:
-        self._maps.clear()
+        for fd, _, _ in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
+def _open_parts_limit() -> int:
+    """How many parts may keep their files open: ``OPEN_PARTS`` within a quarter of the soft RLIMIT_NOFILE
+    (two descriptors a part, the rest left to the process)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft == resource.RLIM_INFINITY:
+            soft = 1 << 16
+    except (ImportError, OSError, ValueError):  # not POSIX
+        soft = 1024
+    return max(2, min(OPEN_PARTS, soft // 8))
 
 
 class _Columns:
     """The payloads of the whole dataset, read part by part: per-record numbers concatenated, band keys one
-    band at a time, one record's shingles or words on demand. At most ``open_parts`` parts keep memory maps
-    open (each map holds a file descriptor)."""
+    band at a time, records' shingle or word sets on demand. At most ``open_parts`` parts keep files open."""
 
     def __init__(self, parts: list, bands: int, open_parts: int | None = None):
         self.parts, self.bands = parts, bands
         self.starts = np.concatenate(([0], np.cumsum([p.n for p in parts]))).astype(np.int64)
         self.n = int(self.starts[-1])
+        self._starts = self.starts.tolist()
         cat = (lambda name: np.concatenate([getattr(p, name) for p in parts]) if parts
                else np.empty(0))
         self.nsh, self.length, self.score = cat("nsh"), cat("length"), cat("score")
         self._open: OrderedDict[int, None] = OrderedDict()
-        self._open_parts = open_parts or OPEN_PARTS
+        self._open_parts = open_parts or _open_parts_limit()
 
-    def _part(self, i: int) -> tuple[Any, int]:
-        k = int(np.searchsorted(self.starts, i, side="right")) - 1
+    def _touch(self, k: int) -> Any:
         if k in self._open:
             self._open.move_to_end(k)
         else:
             self._open[k] = None
             if len(self._open) > self._open_parts:
                 self.parts[self._open.popitem(last=False)[0]].release()
-        return self.parts[k], i - int(self.starts[k])
+        return self.parts[k]
 
     def band(self, j: int) -> np.ndarray:
         return np.concatenate([p.band(j) for p in self.parts])
 
+    def gather(self, kind: Literal["shingle", "word"], idx: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The shingle (or word) sets of the records ``idx``, concatenated: (values, segment of each value in
+        0..len(idx)-1, set sizes)."""
+        starts, touch, last = self._starts, self._touch, -1
+        sets = []
+        part: Any = None
+        for i in idx.tolist():
+            k = bisect_right(starts, i) - 1
+            if k != last:
+                part, last = touch(k), k
+            sets.append(part.read(kind, i - starts[k]))
+        sizes = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
+        seg = np.repeat(np.arange(len(idx)), sizes)
+        return (np.concatenate(sets) if sets else np.empty(0, np.uint64)), seg, sizes
+
     def shingles(self, i: int) -> np.ndarray:
-        part, li = self._part(i)
-        flat, offs = part.shingle_arrays()
-        return np.asarray(flat[offs[li]:offs[li + 1]])
+        k = bisect_right(self._starts, i) - 1
+        return self._touch(k).read("shingle", i - self._starts[k])
 
     def words(self, i: int) -> np.ndarray:
-        part, li = self._part(i)
-        flat, offs = part.word_arrays()
-        return np.asarray(flat[offs[li]:offs[li + 1]])
+        k = bisect_right(self._starts, i) - 1
+        return self._touch(k).read("word", i - self._starts[k])
 
     def ids(self, wanted: np.ndarray) -> dict[int, Any]:
         """{global index: id} for the sorted indices ``wanted``, reading each part's ids once."""
