@@ -135,3 +135,7 @@ def test_runner_spills_and_cleans_up(tmp_path):
     assert [r["id"] for r in res.records()] == [r["id"] for r, d in zip(after, mh_dec) if d.keep]
     left = [p.name for p in (tmp_path / "run" / "stages").rglob("*") if p.name.startswith(("payload-", "decisions-"))]
     assert left == []
+    # the stage's drop reasons group by kind, not by the kept record's id (one key per stage, however many ids)
+    for stage, key in (("01_exact_dedup", "exact_dedup: duplicate"), ("02_minhash_dedup", "minhash_dedup: near-duplicate")):
+        reasons = json.loads((tmp_path / "run" / "stages" / stage / "stats.json").read_text())["reasons"]
+        assert list(reasons) == [key] and reasons[key] > 10, reasons

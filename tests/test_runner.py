@@ -223,3 +223,15 @@ def test_serial_read_keeps_an_id_table_only_when_an_id_repeats(tmp_path, monkeyp
                      output=tmp_path / "w1", workers=1)
     assert any(tables) == dup and not all(tables)
     assert ("duplicate id" in {e["reason"] for e in res.ledger()}) == dup
+
+
+def test_reason_keys_group_by_kind_not_by_record():
+    """The stats' top-reasons table keys: numbers and quoted record ids folded, details after " (" dropped."""
+    from codecurate.pipeline.runner import _reason_key
+
+    ids = ["s1", "mbpp-17", "x y"]
+    assert {_reason_key(f"deita: cosine similarity 0.9{k} > 0.9 to kept record {i!r} (score {k})")
+            for k, i in enumerate(ids)} == {"deita: cosine similarity N > N to kept record '…'"}
+    assert {_reason_key(f"minhash_dedup: near-duplicate (of {i}, cluster {k})") for k, i in enumerate(ids)} == {
+        "minhash_dedup: near-duplicate"}
+    assert _reason_key("static_clean: B307 use of eval") == "static_clean: B307 use of eval"

@@ -163,10 +163,14 @@ def _finish_shard(task: dict, n_in: int, kept, dropped: list[Dropped], created: 
 _NUM = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 
 
+_QUOTED = re.compile(r"'[^'\n]{0,200}'")
+
+
 def _reason_key(reason: str) -> str:
     """Group reasons for the top-reasons table: text before the first " (", standalone numbers replaced by N
-    (rule ids such as F821 or B307 stay as they are)."""
-    head = _NUM.sub("N", reason.split(" (", 1)[0])
+    (rule ids such as F821 or B307 stay as they are), quoted values (record ids: "to kept record 'a17'") by
+    '…', so a stage's table has a row per kind of reason, not per record."""
+    head = _QUOTED.sub("'…'", _NUM.sub("N", reason.split(" (", 1)[0]))
     return head if len(head) <= 120 else head[:117] + "..."
 
 

@@ -532,7 +532,7 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
             rep_id = ids[keeper]
             out.append(Decision(
                 keep=False,
-                reason=f"near-duplicate of {rep_id} (cluster {cluster})",
+                reason=f"minhash_dedup: near-duplicate (of {rep_id}, cluster {cluster})",
                 stats=stats,
                 detail={"cluster": cluster, "kept": rep_id, "cluster_size": size,
                         "matched": ids[matched] if matched >= 0 else None,
