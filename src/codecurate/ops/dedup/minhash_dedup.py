@@ -376,9 +376,9 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         return True, jac, sim
 
     def _similar_many(self, cols: _Columns, i: int, js: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``_similar`` of record i with each of ``js`` (sorted), vectorized: the neighbours' shingle (and word)
-        sets are gathered part by part with one fancy index each and matched against i's by one
-        ``searchsorted``. Same decisions as ``_similar`` pair by pair."""
+        """``_similar`` of record i with each of ``js``, vectorized: the neighbours' shingle (and word) sets are
+        read into one array and matched against i's by one ``searchsorted``. Same decisions as ``_similar``
+        pair by pair (tests/test_global_spill.py)."""
         c = self.config
         m = len(js)
         ok = np.ones(m, dtype=bool)
@@ -386,7 +386,8 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         sim = np.full(m, np.nan)
         if c.verify:
             mine = cols.shingles(i)
-            hit, seg, lens = _matches(mine, *cols.gather("shingle", js))
+            vals, seg, lens = cols.gather("shingle", js)
+            hit = _in_set(mine, vals)
             inter = np.bincount(seg, weights=hit, minlength=m)
             jac = inter / (len(mine) + lens - inter)
             self.count("verified_pairs", m)
@@ -398,7 +399,7 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
             a = cols.words(i)
             if len(a):
                 vals, seg, lens = cols.gather("word", cand)
-                hit = _matches(a, vals, seg, lens)[0]
+                hit = _in_set(a, vals)
                 if self._wts is None or self._vocab is None or self._totals is None:  # set together
                     inter = np.bincount(seg, weights=hit, minlength=len(cand))
                     union = len(a) + lens - inter
@@ -543,14 +544,12 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
         return out
 
 
-def _matches(a: np.ndarray, vals: np.ndarray, seg: np.ndarray, lens: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(which of ``vals`` are in the set ``a``, seg, lens): ``a`` sorted once, one ``searchsorted``."""
+def _in_set(a: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """Which of ``vals`` are in the set ``a`` (sorted here, then one ``searchsorted``)."""
     a = np.sort(a)
     if not len(a):
-        return np.zeros(len(vals), dtype=bool), seg, lens
-    pos = np.searchsorted(a, vals).clip(0, len(a) - 1)
-    return a[pos] == vals, seg, lens
+        return np.zeros(len(vals), dtype=bool)
+    return a[np.searchsorted(a, vals).clip(0, len(a) - 1)] == vals
 
 
 def _score(v: Any) -> float:
