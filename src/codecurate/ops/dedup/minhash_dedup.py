@@ -162,7 +162,8 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
                             "defaults; text-dedup optimal b/r and false-positive check; SelfCodeAlign-style "
                             "instruction view")
     # 2: formatting/literal/docstring-insensitive shingles, recall banding, instruction check, threshold 0.65
-    version: ClassVar[int] = 2
+    # 3: ledger reason "minhash_dedup: near-duplicate (of ID, cluster N)" (was "near-duplicate of ID (...)")
+    version: ClassVar[int] = 3
 
     def setup(self) -> None:
         c = self.config
