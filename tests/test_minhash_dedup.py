@@ -206,7 +206,7 @@ def test_batch_split_does_not_change_decisions(planted):
 
 def test_candidate_pairs_equal_brute_force_across_bands():
     """Every pair sharing a key in some band, each once, whatever band found it first (pairs found by many
-    bands are merged across the sorted chunks), and a huge bucket bounded by the window."""
+    bands are merged across the sorted chunks), and a huge bucket bounded by its leaders."""
     from codecurate.ops.dedup.lsh import candidate_pairs
 
     rng = np.random.default_rng(0)
@@ -226,5 +226,19 @@ def test_candidate_pairs_equal_brute_force_across_bands():
     valid[::3] = False
     sub = candidate_pairs(keys, valid, window=10_000)
     assert [tuple(p) for p in sub.tolist()] == sorted(p for p in want if valid[p[0]] and valid[p[1]])
-    one = np.zeros((n, 2), dtype=np.uint64)  # everything in one bucket: each record meets its next 5
-    assert len(candidate_pairs(one, window=5)) == sum(min(5, n - 1 - i) for i in range(n))
+    one = np.zeros((n, 2), dtype=np.uint64)  # everything in one bucket: each record meets the first 5 (leaders)
+    pairs = candidate_pairs(one, window=5)
+    assert len(pairs) == sum(min(5, p) for p in range(n)) and set(pairs[:, 0].tolist()) == set(range(5))
+
+
+def test_star_removes_every_near_copy_in_a_bucket_larger_than_the_leader_window():
+    """600 near-copies of one function (7 variants): every member of the huge buckets meets the bucket's first
+    records, so star keeps one record, as connected components do."""
+    code = ('def area(width, height):\n    """Area of a rectangle."""\n    if width < 0 or height < 0:\n'
+            '        raise ValueError("negative size")\n    result = width * height\n    return result + {k} - {k}\n')
+    recs = [make_record(f"r{k}", instruction="Write a function for the area of a rectangle.",
+                        code=code.format(k=k % 7)) for k in range(600)]
+    for clustering in ("star", "components"):
+        op = MinHashDedup({"fields": ["code"], "clustering": clustering, "max_bucket_leaders": 16})
+        dec = op.reduce(op.map_batch(recs))
+        assert [d.keep for d in dec].count(True) == 1 and dec[0].keep, clustering

@@ -48,6 +48,9 @@ Deviations, all stated:
   that is ``clustering: components``.
 - Hashing: xxh3 per distinct token, n-gram combine + multiply-shift permutations in numpy (see ``lsh.py``);
   a whole batch is shingled and signed with array operations (no Python loop per token or shingle).
+- Buckets: a record is paired with the first ``max_bucket_leaders`` (64) records of each bucket it falls in,
+  not with every member (peers union whole buckets): a bucket of k records costs O(64 k), not O(k^2), and star
+  still reaches every copy in it from the bucket's first records.
 - Texts shorter than ``ngram_size`` tokens become one shingle (BigCode drops them, text-dedup collapses
   them); empty texts are never duplicates.
 
@@ -126,8 +129,8 @@ class MinHashDedupConfig(FieldsConfig):
     keep: Literal["first", "longest", "score"] = "first"
     score_field: str | None = None
     clustering: Literal["star", "components"] = "star"
-    # inside one LSH bucket each record is compared with the next this-many bucket members (bounds the
-    # work of a huge bucket, e.g. thousands of copies of one boilerplate file)
+    # inside one LSH bucket each record is compared with the bucket's first this-many members, its leaders
+    # (bounds the work of a huge bucket, e.g. thousands of copies of one boilerplate file; peers compare all)
     max_bucket_leaders: int = 64
 
     @model_validator(mode="after")
@@ -162,7 +165,8 @@ class MinHashDedup(GlobalOp[MinHashDedupConfig]):
                             "defaults; text-dedup optimal b/r and false-positive check; SelfCodeAlign-style "
                             "instruction view")
     # 2: formatting/literal/docstring-insensitive shingles, recall banding, instruction check, threshold 0.65
-    # 3: ledger reason "minhash_dedup: near-duplicate (of ID, cluster N)" (was "near-duplicate of ID (...)")
+    # 3: ledger reason "minhash_dedup: near-duplicate (of ID, cluster N)" (was "near-duplicate of ID (...)");
+    #    a bucket's members pair with its first max_bucket_leaders records (was: with the next ones)
     version: ClassVar[int] = 3
 
     def setup(self) -> None:
