@@ -235,3 +235,17 @@ def test_reason_keys_group_by_kind_not_by_record():
     assert {_reason_key(f"minhash_dedup: near-duplicate (of {i}, cluster {k})") for k, i in enumerate(ids)} == {
         "minhash_dedup: near-duplicate"}
     assert _reason_key("static_clean: B307 use of eval") == "static_clean: B307 use of eval"
+
+
+def test_recipe_built_in_python_names_its_stages_like_a_yaml_one(tmp_path):
+    """A Recipe built from models (not from_dict) names each stage after its op, as the same recipe written
+    as YAML does: its stage directories carry the op's name."""
+    from codecurate.pipeline.recipe import InputSpec, StageSpec
+
+    src = str(PKG / "mbpp.jsonl")
+    built = Recipe(input=InputSpec(path=src), report=False, stages=[StageSpec(op="python_syntax")])
+    assert built.stages[0].name == "python_syntax"
+    parsed = Recipe.from_dict({"input": {"path": src}, "report": False, "stages": [{"op": "python_syntax"}]})
+    assert parsed.stages[0].name == built.stages[0].name
+    res = run_recipe(built, output=tmp_path / "run", workers=1)
+    assert sorted(p.name for p in (res.run_dir / "stages").iterdir()) == ["00_read", "01_python_syntax"]

@@ -33,7 +33,7 @@ from codecurate.analysis.load import AnalysisError, Dataset, stage_dirs
 from codecurate.analysis.report_html import dataset_panels, page, panel, pct, table
 from codecurate.analysis.stats import hist_counts, shared_edges, summary
 from codecurate.io import loads
-from codecurate.pipeline.shards import RECORD_SCHEMA
+from codecurate.pipeline.shards import RECORD_SCHEMA, read_table
 
 COST_KEYS = ("llm_calls", "llm_prompt_tokens", "llm_completion_tokens", "llm_cache_hits", "llm_errors", "llm_ms",
              "sandbox_programs")
@@ -54,14 +54,14 @@ def method_of(record_id: str) -> str:
 
 
 def _ids(paths: list[Path]) -> list[str]:
-    return [x for p in paths for x in pq.read_table(p, columns=["id"]).column("id").to_pylist()]
+    return [x for p in paths for x in read_table(p, columns=["id"]).column("id").to_pylist()]
 
 
 def _ledger(d: Path, columns=("id", "reason", "detail", "record")) -> Iterator:
     """A stage's ledger shards, one table at a time (a stage may set aside most of a million records, each
     with its whole record: never all at once)."""
     for p in sorted(d.glob("ledger-*.parquet")):
-        yield pq.read_table(p, columns=list(columns))
+        yield read_table(p, columns=list(columns))
 
 
 def read_sample(paths: list[Path], columns: list[str] | None, cap: int | None, seed: int = 42):
@@ -78,11 +78,11 @@ def read_sample(paths: list[Path], columns: list[str] | None, cap: int | None, s
     tables, start = [], 0
     for p, n in zip(paths, sizes):
         if pick is None:
-            tables.append(pq.read_table(p, columns=columns))
+            tables.append(read_table(p, columns=columns))
         else:
             lo, hi = np.searchsorted(pick, [start, start + n])
             if hi > lo:
-                tables.append(pq.read_table(p, columns=columns).take(pick[lo:hi] - start))
+                tables.append(read_table(p, columns=columns).take(pick[lo:hi] - start))
         start += n
     if tables:
         t = pa.concat_tables(tables)

@@ -310,12 +310,21 @@ class _Ids(dict):
         return self._vocab._new(tok)
 
 
+def _is_comment_token(tok: str) -> bool:
+    return tok[0] == "#" or (tok[:2] in ("//", "/*") and tok not in ("//", "//="))
+
+
+def _is_string_token(tok: str) -> bool:
+    c = tok[0]
+    return c == '"' or c == "'" or ((c.isalpha() or c == "_") and _is_string(tok))
+
+
 def _token_flags(tok: str) -> tuple[int, str]:
     """(kind flags, text hashed) of a token: string literals are hashed with inner whitespace runs collapsed."""
     c = tok[0]
-    if c == "#" or (tok[:2] in ("//", "/*") and tok not in ("//", "//=")):
+    if _is_comment_token(tok):
         return _F_COMMENT, tok
-    if c == '"' or c == "'" or ((c.isalpha() or c == "_") and _is_string(tok)):
+    if _is_string_token(tok):
         return 0, _WS_RE.sub(" ", tok)  # whitespace runs inside literals do not matter
     if c.isalpha() or c == "_":
         return (_F_NAME | (_F_PY_KEYWORD if tok in PYTHON_KEYWORDS else 0)
@@ -470,6 +479,14 @@ def record_windows(h: np.ndarray, name_key: np.ndarray | None, rec: np.ndarray, 
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64)
     return np.concatenate(out_rec), np.concatenate(out_h)
 
+def depth_before(flags: np.ndarray, same_prev: np.ndarray) -> np.ndarray:
+    """Bracket depth (all bracket kinds) before each token, per record (``same_prev``: the token's record is
+    the previous token's; records are contiguous, so a running maximum of start indices finds each start)."""
+    delta = ((flags & _F_OPEN) != 0).astype(np.int64) - ((flags & _F_CLOSE) != 0)
+    before = np.cumsum(delta) - delta
+    return before - before[np.maximum.accumulate(np.where(same_prev, 0, np.arange(len(flags))))]
+
+
 def _shadowed_mask(ids: np.ndarray, rec: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """Tokens that are builtin names bound somewhere in their record (``_shadowed_builtins``, vectorized)."""
     n = len(ids)
@@ -484,10 +501,7 @@ def _shadowed_mask(ids: np.ndarray, rec: np.ndarray, flags: np.ndarray) -> np.nd
     prev_f = np.where(same_prev[bi], flags[bi - 1], 0)
     nxt = np.minimum(bi + 1, n - 1)
     next_f = np.where((bi + 1 < n) & same_prev[nxt], flags[nxt], 0)
-    # bracket depth before each token, per record
-    delta = ((flags & _F_OPEN) != 0).astype(np.int64) - ((flags & _F_CLOSE) != 0)
-    before = np.cumsum(delta) - delta
-    depth = before - before[np.maximum.accumulate(np.where(same_prev, 0, idx))]
+    depth = depth_before(flags, same_prev)
     # inside a def header: after the last `def` of the record, before the first depth-0 colon after it
     last_def = np.maximum.accumulate(np.where((flags & _F_DEF) != 0, idx, -1))[bi]
     has_def = (last_def >= 0) & (last_def < bi)

@@ -66,9 +66,14 @@ def packaged_minilm_path() -> Path:
     return target
 
 
+def is_default_model(model: str) -> bool:
+    """Whether ``model`` names the packaged default (all-MiniLM-L6-v2, under any of its names)."""
+    return model in _DEFAULT_ALIASES
+
+
 def resolve_model(model: str) -> str:
     """Map the default model's names to the packaged local folder; anything else is returned unchanged."""
-    if model in _DEFAULT_ALIASES:
+    if is_default_model(model):
         return str(packaged_minilm_path())
     return model
 

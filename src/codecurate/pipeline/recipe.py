@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from codecurate.pipeline.op import Op
 from codecurate.pipeline.registry import get_op
@@ -73,9 +73,15 @@ class OutputSpec(BaseModel):
 class StageSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     op: str
-    name: str | None = None
+    name: str | None = None  # None: the op's name (set on validation, so every built recipe names its stages)
     on_error: Literal["raise", "skip"] = "raise"
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_name(self) -> StageSpec:
+        if self.name is None:
+            self.name = self.op
+        return self
 
 
 class Recipe(BaseModel):
@@ -145,8 +151,7 @@ class Recipe(BaseModel):
             raise RecipeError(f"{where}: " + _explain(e, cls)) from None
         for i, st in enumerate(recipe.stages):
             st.params = validate_params(st, f"{where}: stages[{i}]")
-            if st.name is None:
-                st.name = st.op
+            assert st.name is not None  # StageSpec names it
             if not st.name.strip() or any(c in st.name for c in "/\\\0") or st.name.startswith("."):
                 raise RecipeError(f"{where}: stages[{i}].name {st.name!r}: a stage name is a directory name "
                                   "(no '/', '\\', NUL, no leading '.')")

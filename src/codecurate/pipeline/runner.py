@@ -161,8 +161,6 @@ def _finish_shard(task: dict, n_in: int, kept, dropped: list[Dropped], created: 
 
 
 _NUM = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
-
-
 _QUOTED = re.compile(r"'[^'\n]{0,200}'")
 
 
@@ -484,8 +482,7 @@ class Runner:
     def _op_stage(self, i: int, prev_dir: Path, prev_m: dict, prog) -> tuple[Path, dict]:
         r = self.recipe
         st = r.stages[i - 1]
-        if st.name is None:  # a Recipe built without from_dict (which names every stage)
-            st.name = st.op
+        assert st.name is not None  # StageSpec names every stage
         d = self._stage_dir(i, st.name)
         cfg = r.stage_hash(i - 1)
         fp_in = prev_m["output_fingerprint"]

@@ -68,6 +68,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import model_validator
 
+from codecurate.models.embed import is_default_model
 from codecurate.ops.decontam.benchmarks_index import (
     BUILTIN_BENCHMARKS,
     BenchmarkSpec,
@@ -85,7 +86,6 @@ from codecurate.pipeline.registry import register
 from codecurate.records import field_text
 
 DETECTORS: tuple[Literal["substring", "tli", "semantic"], ...] = ("substring", "tli", "semantic")
-_DEFAULT_EMBEDDERS = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "all-minilm-l6-v2")
 SEARCH_K = 10  # items retrieved per record: the calibrated decision needs 3 distinct problems and a runner-up
 # Defaults calibrated on the development split of benchmarks/bench_decontam.py (see README / results JSON)
 DEFAULT_TLI_DF_MAX = 2
@@ -149,7 +149,7 @@ class DecontaminateConfig(FieldsConfig):
             raise ValueError("semantic_weights: give 4 numbers (intercept, cos, margin, csls), got "
                              f"{self.semantic_weights}")
         if ("semantic" in self.detectors and self.semantic_decision == "calibrated"
-                and self.semantic_calibration is None and self.embed_model not in _DEFAULT_EMBEDDERS):
+                and self.semantic_calibration is None and not is_default_model(self.embed_model)):
             raise ValueError(f"semantic_decision: calibrated with embed_model {self.embed_model!r}: the shipped "
                              "hubness table is for all-MiniLM-L6-v2; give semantic_calibration (a table built "
                              "for this model) or use semantic_decision: threshold")

@@ -596,10 +596,14 @@ class _MemoryPart:
         return flat[offs[li]:offs[li + 1]]
 
     def words(self) -> np.ndarray:
-        return self._flat["word"][0]  # type: ignore[return-value]  # called only with instruction_field
+        words = self._flat["word"][0]
+        assert words is not None  # called only with instruction_field
+        return words
 
     def woffs(self) -> np.ndarray:
-        return self._flat["word"][1]  # type: ignore[return-value]  # called only with instruction_field
+        woffs = self._flat["word"][1]
+        assert woffs is not None  # called only with instruction_field
+        return woffs
 
     def ids(self) -> list:
         return self._ids
@@ -622,34 +626,33 @@ class _DiskPart:
             self.nsh, self.length, self.score = z["nsh"], z["length"], z["score"]
         if len(self.nsh) != n:
             raise ValueError(f"{self.path}: payloads of {len(self.nsh)} records, the shard has {n}")
-        self._offs: dict[str, array] = {}
-        self._data_at: dict[str, int] = {}  # byte offset of the data in each .npy file (after its header)
-        self._fds: dict[str, tuple[int, int, array]] = {}  # kind -> (open descriptor, data offset, offsets)
+        # kind -> (byte offset of the data in its .npy file, record offsets): read once, kept after release
+        self._layout: dict[str, tuple[int, array]] = {}
+        self._fds: dict[str, int] = {}  # kind -> open descriptor (closed by release)
 
     def band(self, j: int) -> np.ndarray:
         return np.fromfile(self.path / "keys.bin", dtype=np.uint64, count=self.n, offset=j * self.n * 8)
 
-    def _open(self, kind: str) -> tuple[int, int, array]:
-        got = self._fds.get(kind)
-        if got is not None:
-            return got
+    def _open(self, kind: str) -> int:
         name, offs_name = self._FILES[kind]
-        if kind not in self._data_at:
+        if kind not in self._layout:
             with open(self.path / f"{name}.npy", "rb") as fh:
                 read = (np.lib.format.read_array_header_1_0 if np.lib.format.read_magic(fh) == (1, 0)
                         else np.lib.format.read_array_header_2_0)
                 dtype = read(fh)[2]  # (shape, fortran order, dtype)
                 if dtype != np.uint64:
                     raise ValueError(f"{self.path / name}.npy: dtype {dtype}, expected uint64")
-                self._data_at[kind] = fh.tell()
+                at = fh.tell()
             # offsets as an array.array: indexing it gives Python ints ~10x faster than an ndarray
-            self._offs[kind] = array("q", np.load(self.path / f"{offs_name}.npy").astype(np.int64).tobytes())
-        got = self._fds[kind] = (os.open(self.path / f"{name}.npy", os.O_RDONLY), self._data_at[kind],
-                                 self._offs[kind])
-        return got
+            self._layout[kind] = (at, array("q", np.load(self.path / f"{offs_name}.npy").astype(np.int64).tobytes()))
+        fd = self._fds[kind] = os.open(self.path / f"{name}.npy", os.O_RDONLY)
+        return fd
 
     def read(self, kind: str, li: int) -> np.ndarray:
-        fd, at, offs = self._fds.get(kind) or self._open(kind)
+        fd = self._fds.get(kind)
+        if fd is None:
+            fd = self._open(kind)
+        at, offs = self._layout[kind]
         lo, hi = offs[li], offs[li + 1]
         return np.frombuffer(os.pread(fd, (hi - lo) * 8, at + lo * 8), dtype=np.uint64)
 
@@ -663,7 +666,7 @@ class _DiskPart:
         return json.loads((self.path / "ids.json").read_text())
 
     def release(self) -> None:
-        for fd, _, _ in self._fds.values():
+        for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
 

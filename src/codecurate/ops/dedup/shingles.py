@@ -80,13 +80,12 @@ class _Side:
             if lo <= i < total:
                 self.kind[i] |= _K_HEADER
         # the other tokens one by one; comments keep kind 0 and their hash
+        skip = is_name | ((T._VOCAB.flags[lo:total] & T._F_COMMENT) != 0)
         for i, tok in enumerate(islice(T._VOCAB.ids, lo, total), start=lo):
-            if is_name[i - lo]:
+            if skip[i - lo]:
                 continue
             c = tok[0]
-            if c == "#" or (tok[:2] in ("//", "/*") and tok not in ("//", "//=")):
-                continue
-            if c in "\"'" or ((c.isalpha() or c == "_") and T._is_string(tok)):
+            if T._is_string_token(tok):
                 self.kind[i] = _K_STRING
                 self.quote_hash[i] = T._xxh(_quote_free(T._WS_RE.sub(" ", tok)))
                 self.class_hash[i] = _STR_CLASS
@@ -118,22 +117,13 @@ def _next(a: np.ndarray, same_next: np.ndarray, fill=0) -> np.ndarray:
     return out
 
 
-def _depth_before(rec: np.ndarray, flags: np.ndarray, same_prev: np.ndarray) -> np.ndarray:
-    """Bracket depth (all bracket kinds) before each token, per record."""
-    delta = ((flags & T._F_OPEN) != 0).astype(np.int64) - ((flags & T._F_CLOSE) != 0)
-    before = np.cumsum(delta) - delta
-    # index of each token's record start (records are contiguous, so a running maximum of the start indices)
-    start_of = np.maximum.accumulate(np.where(same_prev, 0, np.arange(len(rec))))
-    return before - before[start_of]
-
-
 def _docstring_mask(rec, flags, kind, is_py, same_prev) -> np.ndarray:
     """Python docstrings: a string that is the first token of its record, or the first token after the
     depth-0 ``:`` that ends a ``def`` / ``class`` header, and is followed by no operator that would make
     it part of an expression (``.``, ``%``, ``+``, ``[``, ``(``)."""
     n = len(rec)
     idx = np.arange(n)
-    depth = _depth_before(rec, flags, same_prev)
+    depth = T.depth_before(flags, same_prev)
     colon0 = ((flags & T._F_COLON) != 0) & (depth == 0)
     hdr = (kind & _K_HEADER) != 0
     last_hdr = np.maximum.accumulate(np.where(hdr, idx, -1))
