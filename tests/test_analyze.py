@@ -255,6 +255,25 @@ def test_run_writes_a_report_that_matches_the_run(tmp_path):
     assert rep["level"] == "basic" and rep["selection_map"] is None
 
 
+def test_report_of_a_stage_that_adds_stats_and_drops_nothing(tmp_path):
+    """Evol-Instruct records through a length stage whose bounds keep all of them: the stage adds a numeric
+    stat but has no ledger shard; the report is still written and its before/after covers that stat."""
+    import codecurate as cc
+    from codecurate.pipeline.recipe import Recipe
+
+    rec = Recipe.from_dict({"input": {"path": str(Path(__file__).parent / "data" / "evol_instruct_200.json"),
+                                      "format": "alpaca"},
+                            "stages": [{"op": "extract_code"}, {"op": "length", "field": "code", "max": 10**6}]})
+    run = cc.run_recipe(rec, output=tmp_path / "run", workers=1)
+    assert run.summary["stages"][-1]["dropped"] == 0
+    assert not list((tmp_path / "run" / "stages" / "02_length").glob("ledger-*"))
+    assert run.report_path is not None and run.report_path.exists()
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert rep["funnel"][-1]["out"] == run.summary["records_out"] == 200
+    ba = rep["stats_before_after"]["len_code"]
+    assert ba["stage"] == "length" and ba["before"]["count"] == ba["after"]["count"] == 200
+
+
 def test_report_samples_past_its_cap_and_keeps_counts_exact(tmp_path):
     """A run bigger than the report's sample: the dataset panels and distributions use a seeded sample of that
     size (memory bounded), the funnel and drop reasons stay exact, and the page says it sampled."""

@@ -89,8 +89,12 @@ def read_sample(paths: list[Path], columns: list[str] | None, cap: int | None, s
         if columns is None:
             t = t.select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
         return t, total
-    empty = RECORD_SCHEMA.empty_table()
-    return (empty if columns is None else empty.select(columns)), 0
+    if columns is None:
+        return RECORD_SCHEMA.empty_table(), 0
+    # no shard (e.g. a stage that set nothing aside has no ledger): the asked columns, empty; ledger columns
+    # (record, reason, detail) are not in the record schema and are strings
+    return pa.table({c: pa.array([], RECORD_SCHEMA.field(c).type if c in RECORD_SCHEMA.names else pa.string())
+                     for c in columns}), 0
 
 
 def _stats_column(d: Path, with_id: bool = False, cap: int | None = None):
